@@ -1,0 +1,12 @@
+"""gunicorn settings for `make run`; every value can be overridden from the environment."""
+
+import os
+
+bind = f"127.0.0.1:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Threads let a worker answer while a request waits on the database.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+timeout = 60
+graceful_timeout = 30
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None

@@ -1,0 +1,125 @@
+"""Public and admin endpoints on articles: CRUD, recommendations and the views beacon."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+
+from service.api.auth import admin_required
+from service.api.body import json_body
+from service.api.params import choice, integer
+from service.articles import Article, ArticleValidationError, parse_article
+from service.bots import is_bot
+from service.errors import ArticleNotFound, InvalidArticle, InvalidParameter
+from service.index_holder import get_index_holder
+from service.recommendations import RecommendationRequest, parse_sections, recommend
+from service.store import get_store
+from service.windows import WINDOWS
+
+blueprint = Blueprint("articles", __name__, url_prefix="/api/v1/articles")
+
+MAX_RECOMMENDATIONS = 50
+MAX_PAGE = 100
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _article_or_404(article_id: str) -> Article:
+    article = get_store().articles.get(article_id)
+    if article is None:
+        raise ArticleNotFound(article_id)
+    return article
+
+
+@blueprint.get("/<article_id>/recommendations")
+def recommendations(article_id: str) -> dict[str, Any]:
+    limit = integer(request.args, "limit", default=5, low=1, high=MAX_RECOMMENDATIONS)
+    window = choice(request.args, "window", default="7d", allowed=WINDOWS)
+    try:
+        sections = parse_sections(request.args.get("sections"))
+    except ValueError as error:
+        raise InvalidParameter(str(error), details={"parameter": "sections"}) from None
+    article = _article_or_404(article_id)
+    query = RecommendationRequest(article_id, tuple(sections), limit, window)
+    return recommend(get_store(), get_index_holder().current(), article, query, now=_now())
+
+
+@blueprint.post("/<article_id>/views")
+def record_view(article_id: str) -> tuple[dict[str, bool], int]:
+    # A beacon: any body and content type are accepted, and none is read.
+    store = get_store()
+    if not store.articles.exists(article_id):
+        raise ArticleNotFound(article_id)
+    if is_bot(request.user_agent.string, current_app.config["BOT_USER_AGENT_PATTERN"]):
+        return {"recorded": False}, 202
+    store.views.record(article_id, at=_now())
+    return {"recorded": True}, 202
+
+
+@blueprint.get("")
+def list_articles() -> dict[str, Any]:
+    limit = integer(request.args, "limit", default=50, low=1, high=MAX_PAGE)
+    offset = integer(request.args, "offset", default=0, low=0, high=10**9)
+    store, now = get_store(), _now()
+    page = store.articles.latest(limit=limit, offset=offset, now=now)
+    return {
+        "articles": [summary.to_json() for summary in page],
+        "total": store.articles.count_published(now=now),
+    }
+
+
+@blueprint.get("/<article_id>")
+def get_article(article_id: str) -> dict[str, Any]:
+    return _article_or_404(article_id).to_json()
+
+
+@blueprint.put("/<article_id>")
+@admin_required
+def put_article(article_id: str) -> tuple[dict[str, Any], int]:
+    record = json_body()
+    try:
+        article = parse_article(record, article_id=article_id)
+    except ArticleValidationError as error:
+        raise InvalidArticle(
+            "The article is not valid.", details=[e.to_json() for e in error.errors]
+        ) from None
+    counts = get_store().articles.upsert_many([article], now=_now())
+    return article.to_json(), 201 if counts.created else 200
+
+
+@blueprint.post("")
+@admin_required
+def bulk_upsert() -> dict[str, int]:
+    records = json_body()
+    if not isinstance(records, list):
+        raise InvalidArticle(
+            "The body must be a JSON array of articles.",
+            details=[{"index": None, "id": None, "field": "body", "message": "must be a JSON array"}],
+        )
+    parsed: list[Article] = []
+    problems: list[dict[str, Any]] = []
+    for position, record in enumerate(records):
+        try:
+            parsed.append(parse_article(record))
+        except ArticleValidationError as error:
+            problems.extend({**e.to_json(), "index": position} for e in error.errors)
+    if problems:
+        raise InvalidArticle(
+            f"{len({p['index'] for p in problems})} of {len(records)} articles are not valid; "
+            "none was stored.",
+            details=problems,
+        )
+    counts = get_store().articles.upsert_many(parsed, now=_now())
+    return {"created": counts.created, "updated": counts.updated}
+
+
+@blueprint.delete("/<article_id>")
+@admin_required
+def delete_article(article_id: str) -> Response:
+    if not get_store().articles.delete(article_id):
+        raise ArticleNotFound(article_id)
+    return Response(status=204)

@@ -1,0 +1,135 @@
+"""Flask CLI commands: ``import-corpus``, ``reindex`` and ``evaluate``."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from service.corpus import CorpusError, read_corpus
+from service.demo import seed_demo_views
+from service.evaluation import evaluate_corpus
+from service.importer import parse_records
+from service.recommender.neighbours import ProgressCallback
+from service.reindex import ReindexBusy, get_reindexer, published_fingerprint
+from service.store import get_store
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[ProgressCallback]:
+    """A progress callback that draws a bar on stderr once the total is known."""
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr).__enter__()
+        bar = state["bar"]
+        bar.update(done - bar.pos)
+
+    try:
+        yield update
+    finally:
+        if "bar" in state:
+            state["bar"].__exit__(None, None, None)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+@click.command("import-corpus")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--skip-invalid", is_flag=True, help="Report and skip bad records instead of importing nothing."
+)
+@with_appcontext
+def import_corpus_command(path: Path, skip_invalid: bool) -> None:
+    """Upsert articles from a .jsonl/.jsonl.gz file or a folder of Markdown files."""
+    try:
+        parsed = parse_records(read_corpus(path))
+    except CorpusError as error:
+        _fail(str(error))
+    for problem in parsed.problems:
+        click.echo(problem, err=True)
+    if parsed.invalid and not skip_invalid:
+        _fail(f"{parsed.invalid} invalid records; nothing imported (use --skip-invalid to import the rest)")
+    counts = get_store().articles.upsert_many(parsed.articles, now=datetime.now(UTC))
+    click.echo(
+        f"imported {counts.created + counts.updated} articles: {counts.created} created, "
+        f"{counts.updated} updated, {parsed.invalid} skipped"
+    )
+
+
+@click.command("reindex")
+@click.option(
+    "--if-changed", is_flag=True, help="Do nothing when the published index matches the stored articles."
+)
+@with_appcontext
+def reindex_command(if_changed: bool) -> None:
+    """Build and publish a new index now."""
+    reindexer = get_reindexer()
+    if if_changed and published_fingerprint(reindexer.model_dir) == get_store().articles.fingerprint():
+        click.echo("index is up to date with the store; nothing to do")
+        return
+    started = time.perf_counter()
+    try:
+        with progress_bar("neighbours") as progress:
+            job = reindexer.run(progress=progress)
+    except ReindexBusy as error:
+        _fail(str(error))
+    if job.state != "succeeded":
+        _fail(f"reindex failed: {job.error}")
+    click.echo(
+        f"published index {job.index_version} with {job.articles} articles "
+        f"in {time.perf_counter() - started:.1f}s"
+    )
+
+
+@click.command("evaluate")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--k", "k", default=5, show_default=True, type=click.IntRange(1, 50))
+@with_appcontext
+def evaluate_command(path: Path, k: int) -> None:
+    """Print precision@k of related posts, with category and tags withheld as labels."""
+    with tempfile.TemporaryDirectory(prefix="related-evaluate-") as workdir:
+        try:
+            report = evaluate_corpus(
+                path, k=k, workdir=Path(workdir), params=dict(current_app.config["INDEX_PARAMS"])
+            )
+        except CorpusError as error:
+            _fail(str(error))
+    click.echo(
+        f"evaluated {report.evaluated} labelled articles of {report.articles} "
+        f"({report.skipped} invalid records skipped) in {report.seconds:.1f}s",
+    )
+    click.echo(f"precision@{k} {report.precision:.3f}")
+
+
+@click.command("demo-views")
+@click.option("--total", default=3000, show_default=True, type=click.IntRange(1, 10**7))
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3650))
+@click.option("--force", is_flag=True, help="Add demo views even when real views exist.")
+@with_appcontext
+def demo_views_command(total: int, days: int, force: bool) -> None:
+    """Record made-up views for a demo (only into a store without views unless --force)."""
+    store, now = get_store(), datetime.now(UTC)
+    if not force and store.views.stats(since=None, now=now, limit=1).total_views:
+        click.echo("the store already has views; no demo views added")
+        return
+    added = seed_demo_views(store, now=now, days=days, total=total)
+    click.echo(f"added {added} demo views over the last {days} days")
+
+
+def init_app(app: Flask) -> None:
+    for command in (import_corpus_command, reindex_command, evaluate_command, demo_views_command):
+        app.cli.add_command(command)

@@ -1,0 +1,56 @@
+"""Configuration: defaults, then the environment (see CONTRACT.md), then a test mapping."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Environment variables that are not in the contract carry this prefix, e.g.
+# RELATED_INDEX_RELOAD_SECONDS=2 (Flask's from_prefixed_env parses numbers and booleans).
+ENV_PREFIX = "RELATED"
+
+
+def default_config(instance_path: str) -> dict[str, Any]:
+    """Settings that apply when neither the environment nor the caller says otherwise."""
+    return {
+        "DATABASE_URL": f"sqlite:///{Path(instance_path) / 'related.db'}",
+        "MODEL_DIR": str(PROJECT_ROOT / "models"),
+        "ADMIN_TOKEN": None,
+        "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+        # How often each worker looks for a newly published index, in seconds.
+        "INDEX_RELOAD_SECONDS": 1.0,
+        # Hyperparameters of RelatedIndex (keyword arguments), merged over its defaults.
+        "INDEX_PARAMS": {},
+        # A reindex job whose heartbeat is older than this is taken for dead.
+        "REINDEX_STALE_SECONDS": 60.0,
+        "REINDEX_HEARTBEAT_SECONDS": 5.0,
+        # Case-insensitive regular expression for the User-Agent of known bots; their views
+        # are answered but not counted. None uses service.bots.DEFAULT_BOT_PATTERN.
+        "BOT_USER_AGENT_PATTERN": None,
+        # How many artifacts to keep in MODEL_DIR (the published one always stays).
+        "KEEP_ARTIFACTS": 3,
+    }
+
+
+def environment_config(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The contract's variables, read from ``environ`` where they are set and non-empty."""
+    config: dict[str, Any] = {}
+    for name in ("DATABASE_URL", "MODEL_DIR", "ADMIN_TOKEN"):
+        value = environ.get(name, "").strip()
+        if value:
+            config[name] = value
+    return config
+
+
+def load_config(app: Any, test_config: Mapping[str, Any] | None) -> None:
+    """Fill ``app.config`` in order: defaults, environment, ``test_config``."""
+    app.config.update(default_config(app.instance_path))
+    app.config.update(environment_config(os.environ))
+    app.config.from_prefixed_env(ENV_PREFIX)
+    if test_config:
+        app.config.update(test_config)
+    app.config["MODEL_DIR"] = str(Path(app.config["MODEL_DIR"]).resolve())

@@ -1,0 +1,87 @@
+"""Reading corpora: JSON Lines (optionally gzipped) or a folder of Markdown with front matter."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+import yaml
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One raw record and where it came from (``file:line``), for error messages."""
+
+    location: str
+    record: Any
+
+
+class CorpusError(ValueError):
+    """The corpus path cannot be read at all."""
+
+
+def read_corpus(path: Path) -> Iterator[SourceRecord]:
+    """Records from a ``.jsonl``/``.jsonl.gz`` file or a folder of ``.md`` files."""
+    if path.is_dir():
+        return _read_markdown_folder(path)
+    if path.name.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
+        return _read_json_lines(path)
+    if not path.exists():
+        raise CorpusError(f"{path} does not exist")
+    raise CorpusError(f"{path} is neither a folder of Markdown files nor a .jsonl/.jsonl.gz file")
+
+
+def _read_json_lines(path: Path) -> Iterator[SourceRecord]:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        handle = opener(path, "rt", encoding="utf-8")
+    except OSError as error:
+        raise CorpusError(f"cannot read {path}: {error}") from error
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            location = f"{path}:{number}"
+            try:
+                record = json.loads(line)
+            except ValueError as error:
+                record = Unparsable(f"not valid JSON: {error}")
+            yield SourceRecord(location, record)
+
+
+def _read_markdown_folder(folder: Path) -> Iterator[SourceRecord]:
+    for path in sorted(folder.rglob("*.md")):
+        if path.name.lower() == "readme.md":
+            continue
+        location = f"{path}:1"
+        try:
+            post = frontmatter.load(path)
+        except (yaml.YAMLError, UnicodeDecodeError, ValueError) as error:
+            yield SourceRecord(location, Unparsable(f"unreadable front matter: {error}"))
+            continue
+        record: dict[str, Any] = {key: _plain(value) for key, value in post.metadata.items()}
+        record.setdefault("id", path.stem)
+        record["body"] = post.content
+        yield SourceRecord(location, record)
+
+
+def _plain(value: Any) -> Any:
+    """YAML turns dates into objects; the article format wants ISO strings."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+@dataclass(frozen=True)
+class Unparsable:
+    """Stands in for a record that could not be parsed; validation reports ``reason``."""
+
+    reason: str

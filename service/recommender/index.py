@@ -1,0 +1,214 @@
+"""The related-posts index: TF-IDF over title, body and labels, with precomputed neighbours."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+from sklearn.preprocessing import normalize
+
+from service.recommender.document import Document
+from service.recommender.neighbours import ProgressCallback, top_k_rows, top_neighbours
+from service.recommender.text import strip_html
+
+# Below this many documents the document-frequency cut-offs would remove most of the
+# vocabulary (a term in 2 of 5 articles is not "too common"), so they are relaxed.
+_SMALL_CORPUS = 20
+
+
+class IndexNotFitted(RuntimeError):
+    """Raised when an index is used before ``fit``."""
+
+
+def _labels_of(labels: Sequence[str]) -> list[str]:
+    """Analyzer for the label block: each tag or category is one token, as it is."""
+    return list(labels)
+
+
+def document_labels(document: Document) -> list[str]:
+    """Tokens for the label block: ``tag:…`` and ``category:…``, lower-cased."""
+    labels = [f"tag:{tag.strip().lower()}" for tag in document.tags if tag.strip()]
+    if document.category and document.category.strip():
+        labels.append(f"category:{document.category.strip().lower()}")
+    return labels
+
+
+class RelatedIndex:
+    """TF-IDF vectors of articles and each article's nearest neighbours by cosine.
+
+    The text block is one vocabulary over title and body, with title term counts weighted by
+    ``title_weight`` before sublinear tf-idf; tags and category form a second block scaled by
+    ``label_weight``. Rows are L2-normalised, so dot products are cosines.
+    """
+
+    def __init__(
+        self,
+        *,
+        title_weight: float = 3.0,
+        label_weight: float = 0.35,
+        min_df: int | float = 2,
+        max_df: float = 0.5,
+        max_features: int | None = None,
+        stop_words: str | None = "english",
+        n_neighbors: int = 64,
+        block_size: int = 512,
+        n_jobs: int | None = 1,
+    ) -> None:
+        self.title_weight = title_weight
+        self.label_weight = label_weight
+        self.min_df = min_df
+        self.max_df = max_df
+        self.max_features = max_features
+        self.stop_words = stop_words
+        self.n_neighbors = n_neighbors
+        self.block_size = block_size
+        self.n_jobs = n_jobs
+
+    def get_params(self) -> dict[str, object]:
+        """The hyperparameters, as recorded in the artifact's envelope."""
+        return {
+            "title_weight": self.title_weight,
+            "label_weight": self.label_weight,
+            "min_df": self.min_df,
+            "max_df": self.max_df,
+            "max_features": self.max_features,
+            "stop_words": self.stop_words,
+            "n_neighbors": self.n_neighbors,
+            "block_size": self.block_size,
+            "n_jobs": self.n_jobs,
+        }
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def fit(self, documents: Sequence[Document], progress: ProgressCallback | None = None) -> RelatedIndex:
+        """Vectorize ``documents`` and precompute every document's top neighbours."""
+        self.ids_ = [document.id for document in documents]
+        self.content_hashes_ = [document.content_hash() for document in documents]
+        self.text_vectorizer_ = self._fit_text_vectorizer(documents)
+        self.label_vectorizer_ = self._fit_label_vectorizer(documents)
+        self.matrix_ = self.transform(documents)
+        self.neighbours_, self.scores_ = top_neighbours(
+            self.matrix_,
+            self.n_neighbors,
+            block_size=self.block_size,
+            n_jobs=self.n_jobs,
+            progress=progress,
+        )
+        return self
+
+    def _fit_text_vectorizer(
+        self, documents: Sequence[Document]
+    ) -> tuple[CountVectorizer, TfidfTransformer] | None:
+        small = len(documents) < _SMALL_CORPUS
+        attempts = [
+            (1 if small else self.min_df, 1.0 if small else self.max_df, self.stop_words),
+            (1, 1.0, None),  # a corpus of stop words only still gets an index
+        ]
+        texts = [_text_of(document) for document in documents]
+        for min_df, max_df, stop_words in attempts:
+            counter = CountVectorizer(
+                min_df=min_df,
+                max_df=max_df,
+                max_features=self.max_features,
+                stop_words=stop_words,
+                dtype=np.float32,
+            )
+            try:
+                counts = counter.fit_transform(texts)
+            except ValueError:  # empty vocabulary
+                continue
+            # The terms cut by min_df/max_df are not needed to transform and can be large.
+            counter.stop_words_ = set()
+            weighted = self._weight_title(counter, counts, documents)
+            tfidf = TfidfTransformer(sublinear_tf=True).fit(weighted)
+            return counter, tfidf
+        return None
+
+    def _weight_title(
+        self, counter: CountVectorizer, counts: sp.csr_matrix, documents: Sequence[Document]
+    ) -> sp.csr_matrix:
+        if self.title_weight == 1.0:
+            return counts
+        title_counts = counter.transform([document.title for document in documents])
+        return (counts + (self.title_weight - 1.0) * title_counts).tocsr()
+
+    def _fit_label_vectorizer(
+        self, documents: Sequence[Document]
+    ) -> tuple[CountVectorizer, TfidfTransformer] | None:
+        labels = [document_labels(document) for document in documents]
+        if self.label_weight <= 0 or not any(labels):
+            return None
+        counter = CountVectorizer(analyzer=_labels_of, dtype=np.float32)
+        counts = counter.fit_transform(labels)
+        return counter, TfidfTransformer(sublinear_tf=True).fit(counts)
+
+    # -- using -----------------------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "matrix_"):
+            raise IndexNotFitted("this RelatedIndex is not fitted yet; call fit() first")
+
+    def transform(self, documents: Sequence[Document]) -> sp.csr_matrix:
+        """L2-normalised vectors of ``documents`` in this index's space."""
+        blocks: list[sp.csr_matrix] = []
+        n_rows = len(documents)
+        if self.text_vectorizer_ is not None:
+            counter, tfidf = self.text_vectorizer_
+            counts = counter.transform([_text_of(document) for document in documents])
+            blocks.append(tfidf.transform(self._weight_title(counter, counts, documents)))
+        if self.label_vectorizer_ is not None:
+            counter, tfidf = self.label_vectorizer_
+            labels = [document_labels(document) for document in documents]
+            blocks.append(self.label_weight * tfidf.transform(counter.transform(labels)))
+        if not blocks:
+            return sp.csr_matrix((n_rows, 0), dtype=np.float32)
+        matrix = sp.hstack(blocks, format="csr", dtype=np.float32)
+        return normalize(matrix, norm="l2", copy=False).astype(np.float32)
+
+    @property
+    def size(self) -> int:
+        """How many articles the index holds."""
+        self._check_fitted()
+        return len(self.ids_)
+
+    def row_of(self, article_id: str) -> int | None:
+        """The row of ``article_id`` in this index, or ``None`` when it was not indexed."""
+        self._check_fitted()
+        rows = getattr(self, "_rows", None)
+        if rows is None:
+            rows = self._rows = {article_id: row for row, article_id in enumerate(self.ids_)}
+        return rows.get(article_id)
+
+    def neighbours(self, row: int) -> list[tuple[str, float]]:
+        """The precomputed neighbours of an indexed row, best first."""
+        self._check_fitted()
+        return [
+            (self.ids_[column], float(score))
+            for column, score in zip(self.neighbours_[row], self.scores_[row])
+            if column >= 0
+        ]
+
+    def similar_to(self, document: Document, k: int | None = None) -> list[tuple[str, float]]:
+        """Neighbours of a document that is not (or no longer) indexed: one sparse product."""
+        self._check_fitted()
+        k = self.n_neighbors if k is None else k
+        vector = self.transform([document])
+        similarities = (self.matrix_ @ vector.T).toarray().reshape(1, -1)
+        own_row = self.row_of(document.id)
+        if own_row is not None:
+            similarities[0, own_row] = 0.0
+        columns, scores = top_k_rows(similarities, k)
+        return [
+            (self.ids_[column], float(score)) for column, score in zip(columns[0], scores[0]) if column >= 0
+        ]
+
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state.pop("_rows", None)  # rebuilt on first use
+        return state
+
+
+def _text_of(document: Document) -> str:
+    return f"{document.title}\n{strip_html(document.body)}"

@@ -1,0 +1,68 @@
+"""The store: SQLAlchemy Core on SQLite or PostgreSQL, one engine per app."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, current_app
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from service.store.articles import ArticleRepository, ArticleSummary, UpsertCounts
+from service.store.engine import make_engine
+from service.store.jobs import Job, JobRepository
+from service.store.schema import metadata
+from service.store.views import ViewRepository, ViewStats
+
+__all__ = ["ArticleSummary", "Job", "Store", "UpsertCounts", "ViewStats", "get_store", "init_app"]
+
+log = logging.getLogger(__name__)
+
+
+class Store:
+    """The repositories over one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.articles = ArticleRepository(engine)
+        self.views = ViewRepository(engine)
+        self.jobs = JobRepository(engine)
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        return cls(make_engine(url))
+
+    def create_schema(self) -> None:
+        """Create missing tables; safe when several processes start at once."""
+        try:
+            metadata.create_all(self.engine)
+        except SQLAlchemyError:
+            # Another worker created the same table between our check and our CREATE.
+            log.info("schema creation raced with another process; checking again")
+            metadata.create_all(self.engine)
+
+    def ping(self) -> bool:
+        """Whether the database answers."""
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError:
+            log.warning("store ping failed", exc_info=True)
+            return False
+        return True
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def init_app(app: Flask) -> None:
+    """Create the app's store from ``DATABASE_URL`` and make sure its tables exist."""
+    store = Store.from_url(app.config["DATABASE_URL"])
+    store.create_schema()
+    app.extensions["store"] = store
+
+
+def get_store() -> Store:
+    """The current app's store."""
+    store: Store = current_app.extensions["store"]
+    return store

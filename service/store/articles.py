@@ -1,0 +1,188 @@
+"""Stored articles: upserts, reads, the lists "latest" and the index's input."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, Row, delete, func, or_, select
+
+from service.articles import Article, isoformat
+from service.store.engine import upsert, write_transaction
+from service.store.schema import articles
+
+# Enough ids per IN (...) to stay far below every driver's parameter limit.
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class ArticleSummary:
+    """What a list shows of an article."""
+
+    id: str
+    title: str
+    url: str | None
+    published_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "url": self.url,
+            "published_at": isoformat(self.published_at),
+        }
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    created: int
+    updated: int
+
+
+_SUMMARY_COLUMNS = (articles.c.id, articles.c.title, articles.c.url, articles.c.published_at)
+
+
+def _summary(row: Row[Any, Any, Any, Any]) -> ArticleSummary:
+    return ArticleSummary(row.id, row.title, row.url, row.published_at)
+
+
+def _article(row: Row[Any]) -> Article:
+    return Article(
+        id=row.id,
+        title=row.title,
+        body=row.body,
+        url=row.url,
+        published_at=row.published_at,
+        tags=list(row.tags or []),
+        category=row.category,
+    )
+
+
+def published_by(moment: datetime) -> Any:
+    """SQL condition: published at or before ``moment`` (undated articles count as published)."""
+    return or_(articles.c.published_at.is_(None), articles.c.published_at <= moment)
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+class ArticleRepository:
+    """Reads and writes of the ``articles`` table."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def upsert_many(self, batch: Sequence[Article], *, now: datetime) -> UpsertCounts:
+        """Insert or update ``batch`` in one transaction: all of it or nothing."""
+        ids = list(dict.fromkeys(article.id for article in batch))
+        latest = {article.id: article for article in batch}  # the last record of an id wins
+        with write_transaction(self.engine) as connection:
+            existing: set[str] = set()
+            for chunk in _chunks(ids):
+                existing.update(connection.scalars(select(articles.c.id).where(articles.c.id.in_(chunk))))
+            rows = [
+                {
+                    "id": article.id,
+                    "title": article.title,
+                    "body": article.body,
+                    "url": article.url,
+                    "published_at": article.published_at,
+                    "tags": list(article.tags),
+                    "category": article.category,
+                    "content_hash": article.content_hash(),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for article in (latest[article_id] for article_id in ids)
+            ]
+            for start in range(0, len(rows), _CHUNK):
+                upsert(connection, articles, rows[start : start + _CHUNK], keys=["id"], keep=["created_at"])
+        return UpsertCounts(created=len(ids) - len(existing), updated=len(existing))
+
+    def get(self, article_id: str) -> Article | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(articles).where(articles.c.id == article_id)).first()
+        return None if row is None else _article(row)
+
+    def exists(self, article_id: str) -> bool:
+        with self.engine.connect() as connection:
+            found = connection.scalar(select(articles.c.id).where(articles.c.id == article_id))
+        return found is not None
+
+    def delete(self, article_id: str) -> bool:
+        """Delete an article and its view counts; ``False`` when there was none."""
+        with write_transaction(self.engine) as connection:
+            result = connection.execute(delete(articles).where(articles.c.id == article_id))
+        return bool(result.rowcount)
+
+    def count_published(self, *, now: datetime) -> int:
+        with self.engine.connect() as connection:
+            return int(
+                connection.scalar(select(func.count()).select_from(articles).where(published_by(now))) or 0
+            )
+
+    def latest(
+        self, *, limit: int, offset: int = 0, now: datetime, exclude: Iterable[str] = ()
+    ) -> list[ArticleSummary]:
+        """Published articles, newest first; undated ones after every dated one."""
+        excluded = list(exclude)
+        query = (
+            select(*_SUMMARY_COLUMNS)
+            .where(published_by(now))
+            .order_by(articles.c.published_at.desc().nulls_last(), articles.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        if excluded:
+            query = query.where(articles.c.id.not_in(excluded))
+        with self.engine.connect() as connection:
+            return [_summary(row) for row in connection.execute(query)]
+
+    def published_summaries(self, ids: Sequence[str], *, now: datetime) -> dict[str, ArticleSummary]:
+        """The published articles among ``ids``, by id (deleted and future ones are absent)."""
+        found: dict[str, ArticleSummary] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(list(ids)):
+                query = select(*_SUMMARY_COLUMNS).where(articles.c.id.in_(chunk), published_by(now))
+                found.update((row.id, _summary(row)) for row in connection.execute(query))
+        return found
+
+    def iter_all(self, batch_size: int = 2000) -> Iterator[Article]:
+        """Every article, in id order, read in batches (the index's input)."""
+        after = ""
+        while True:
+            query = select(articles).where(articles.c.id > after).order_by(articles.c.id).limit(batch_size)
+            with self.engine.connect() as connection:
+                rows = connection.execute(query).all()
+            if not rows:
+                return
+            yield from (_article(row) for row in rows)
+            after = rows[-1].id
+
+    def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """The current content digest of each stored id among ``ids``."""
+        found: dict[str, str] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(list(ids)):
+                query = select(articles.c.id, articles.c.content_hash).where(articles.c.id.in_(chunk))
+                found.update((row.id, row.content_hash) for row in connection.execute(query))
+        return found
+
+    def fingerprint(self) -> str:
+        """A digest of every article's id and indexed content: equal means nothing to rebuild."""
+        query = select(articles.c.id, articles.c.content_hash).order_by(articles.c.id)
+        with self.engine.connect() as connection:
+            return corpus_fingerprint((row.id, row.content_hash) for row in connection.execute(query))
+
+
+def corpus_fingerprint(pairs: Iterable[tuple[str, str]]) -> str:
+    """Digest of ``(id, content_hash)`` pairs in id order, as the index build records it."""
+    digest = hashlib.blake2b(digest_size=16)
+    for article_id, content_hash in pairs:
+        digest.update(f"{article_id}\0{content_hash}\n".encode())
+    return digest.hexdigest()

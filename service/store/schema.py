@@ -1,0 +1,99 @@
+"""The tables, in one MetaData."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC: the same on SQLite (no zones) and PostgreSQL."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+metadata = MetaData()
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("url", Text),
+    Column("published_at", UTCDateTime),
+    Column("tags", JSON, nullable=False),
+    Column("category", String(200)),
+    # Digest of what the index reads (title, body, tags, category): tells stale index rows.
+    Column("content_hash", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_articles_published_at", "published_at"),
+)
+
+# Views per article per UTC hour: fine enough for a true "last 24 hours", small enough to sum.
+article_views = Table(
+    "article_views",
+    metadata,
+    Column(
+        "article_id",
+        String(200),
+        ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("hour", UTCDateTime, primary_key=True),
+    Column("views", BigInteger, nullable=False),
+    Index("ix_article_views_hour", "hour"),
+)
+
+reindex_jobs = Table(
+    "reindex_jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("heartbeat_at", UTCDateTime),
+    Column("articles", Integer),
+    Column("index_version", String(64)),
+    Column("error", Text),
+    Index("ix_reindex_jobs_created_at", "created_at"),
+)
+
+# Named leases, claimed with one conditional UPDATE: one reindex at a time across processes.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(36)),
+    Column("expires_at", UTCDateTime),
+)

@@ -1,0 +1,116 @@
+"""View counters: hourly buckets per article, incremented with an upsert."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from service.store.articles import ArticleSummary, published_by
+from service.store.engine import upsert, write_transaction
+from service.store.schema import article_views, articles
+from service.windows import floor_hour
+
+
+@dataclass(frozen=True)
+class ViewedArticle:
+    article: ArticleSummary
+    views: int
+
+
+@dataclass(frozen=True)
+class ViewStats:
+    total_views: int
+    articles: list[tuple[str, str, int]]  # id, title, views
+    series: list[tuple[date, int]]
+
+
+class ViewRepository:
+    """Counting views and reading popularity from the ``article_views`` table."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def record(self, article_id: str, *, at: datetime, count: int = 1) -> None:
+        """Add ``count`` views of ``article_id`` in the hour of ``at``; never loses a concurrent one."""
+        self.add_counts({(article_id, at): count})
+
+    def add_counts(self, counts: Mapping[tuple[str, datetime], int]) -> None:
+        """Add many ``(article_id, moment) -> views`` counts in one transaction."""
+        merged: dict[tuple[str, datetime], int] = {}
+        for (article_id, moment), count in counts.items():
+            key = (article_id, floor_hour(moment))
+            merged[key] = merged.get(key, 0) + count
+        rows = [{"article_id": a, "hour": hour, "views": n} for (a, hour), n in sorted(merged.items())]
+        with write_transaction(self.engine) as connection:
+            upsert(
+                connection,
+                article_views,
+                rows,
+                keys=["article_id", "hour"],
+                update=lambda excluded: {"views": article_views.c.views + excluded.views},
+            )
+
+    def popular(
+        self,
+        *,
+        since: datetime | None,
+        now: datetime,
+        limit: int,
+        exclude: Iterable[str] = (),
+    ) -> list[ViewedArticle]:
+        """Published articles with views since ``since``, most viewed first, ties to the newer."""
+        views = func.sum(article_views.c.views).label("views")
+        query = (
+            select(articles.c.id, articles.c.title, articles.c.url, articles.c.published_at, views)
+            .join(articles, articles.c.id == article_views.c.article_id)
+            .where(published_by(now))
+            .group_by(articles.c.id, articles.c.title, articles.c.url, articles.c.published_at)
+            .order_by(views.desc(), articles.c.published_at.desc().nulls_last(), articles.c.id)
+            .limit(limit)
+        )
+        if since is not None:
+            query = query.where(article_views.c.hour >= since)
+        excluded = list(exclude)
+        if excluded:
+            query = query.where(articles.c.id.not_in(excluded))
+        with self.engine.connect() as connection:
+            return [
+                ViewedArticle(ArticleSummary(row.id, row.title, row.url, row.published_at), int(row.views))
+                for row in connection.execute(query)
+            ]
+
+    def stats(self, *, since: datetime | None, now: datetime, limit: int) -> ViewStats:
+        """Totals, the most viewed articles and a zero-filled daily series for a window."""
+        in_window: list[Any] = [] if since is None else [article_views.c.hour >= since]
+        views = func.sum(article_views.c.views).label("views")
+        day = func.date(article_views.c.hour).label("day")  # date(ts) on PostgreSQL and SQLite
+        top = (
+            select(articles.c.id, articles.c.title, views)
+            .join(articles, articles.c.id == article_views.c.article_id)
+            .where(*in_window)
+            .group_by(articles.c.id, articles.c.title, articles.c.published_at)
+            .order_by(views.desc(), articles.c.published_at.desc().nulls_last(), articles.c.id)
+            .limit(limit)
+        )
+        daily = select(day, views).where(*in_window).group_by(day)
+        with self.engine.connect() as connection:
+            total_query = select(func.coalesce(func.sum(article_views.c.views), 0)).where(*in_window)
+            total = int(connection.scalar(total_query) or 0)
+            top_rows = [(row.id, row.title, int(row.views)) for row in connection.execute(top)]
+            by_day = {_as_date(row.day): int(row.views) for row in connection.execute(daily)}
+        first = since.date() if since is not None else min(by_day, default=now.date())
+        days = (now.date() - first).days + 1
+        series = [(first + timedelta(days=offset), 0) for offset in range(max(days, 1))]
+        series = [(moment, by_day.get(moment, 0)) for moment, _ in series]
+        return ViewStats(total, top_rows, series)
+
+
+def _as_date(value: Any) -> date:
+    # SQLite returns date() as text, PostgreSQL as a date.
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])

@@ -1,0 +1,151 @@
+"""The Flask CLI: import-corpus, reindex and evaluate."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskCliRunner
+
+from service import create_app
+from service.store import Store
+from tests.conftest import shared_corpus
+from tests.factories import article, corpus
+
+
+def write_jsonl(path: Path, records: list[Any]) -> Path:
+    lines = "\n".join(record if isinstance(record, str) else json.dumps(record) for record in records)
+    if path.name.endswith(".gz"):
+        path.write_bytes(gzip.compress(lines.encode()))
+    else:
+        path.write_text(lines + "\n", encoding="utf-8")
+    return path
+
+
+def last_line(output: str) -> str:
+    return output.strip().splitlines()[-1]
+
+
+def test_import_jsonl_then_again_updates(runner: FlaskCliRunner, store: Store, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "articles.jsonl.gz", corpus(2))
+    first = runner.invoke(args=["import-corpus", str(path)])
+    assert first.exit_code == 0, first.output
+    assert last_line(first.output) == "imported 8 articles: 8 created, 0 updated, 0 skipped"
+    second = runner.invoke(args=["import-corpus", str(path)])
+    assert last_line(second.output) == "imported 8 articles: 0 created, 8 updated, 0 skipped"
+    assert store.articles.count_published(now=datetime.now(UTC)) == 8
+
+
+def test_import_markdown_folder_with_front_matter(
+    runner: FlaskCliRunner, store: Store, tmp_path: Path
+) -> None:
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    (folder / "magnesium-and-sleep.md").write_text(
+        "---\ntitle: Magnesium and sleep\npublished_at: 2025-03-01T08:00:00Z\n"
+        "tags: [sleep, magnesium]\ncategory: supplements\n---\nSome **markdown** text.\n",
+        encoding="utf-8",
+    )
+    (folder / "named.md").write_text(
+        "---\nid: explicit-id\ntitle: Named\npublished_at: 2025-03-02\n---\nBody\n"
+    )
+    result = runner.invoke(args=["import-corpus", str(folder)])
+    assert result.exit_code == 0, result.output
+    stored = store.articles.get("magnesium-and-sleep")
+    assert stored is not None and stored.tags == ["sleep", "magnesium"] and stored.category == "supplements"
+    assert stored.body.strip() == "Some **markdown** text."
+    assert stored.published_at is not None and stored.published_at.isoformat() == "2025-03-01T08:00:00+00:00"
+    assert store.articles.get("explicit-id") is not None
+
+
+def test_a_bad_record_is_reported_by_file_and_line_and_nothing_is_imported(
+    runner: FlaskCliRunner, store: Store, tmp_path: Path
+) -> None:
+    records = [article("sleep", 0), "{broken json", {**article("sleep", 1), "title": ""}, article("sleep", 2)]
+    path = write_jsonl(tmp_path / "bad.jsonl", records)
+    result = runner.invoke(args=["import-corpus", str(path)])
+    assert result.exit_code != 0
+    assert f"{path}:2: not valid JSON" in result.output
+    assert f"{path}:3: title: must be a non-empty string" in result.output
+    assert store.articles.get("sleep-0") is None
+    skipped = runner.invoke(args=["import-corpus", str(path), "--skip-invalid"])
+    assert skipped.exit_code == 0
+    assert last_line(skipped.output) == "imported 2 articles: 2 created, 0 updated, 2 skipped"
+    assert store.articles.get("sleep-2") is not None
+
+
+def test_import_of_a_missing_path_fails_clearly(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(args=["import-corpus", str(tmp_path / "nope.jsonl")])
+    assert result.exit_code != 0 and "nope.jsonl" in result.output
+
+
+def test_reindex_builds_records_a_job_and_skips_when_unchanged(
+    app: Flask, runner: FlaskCliRunner, store: Store, tmp_path: Path
+) -> None:
+    runner.invoke(args=["import-corpus", str(write_jsonl(tmp_path / "a.jsonl", corpus(2)))])
+    result = runner.invoke(args=["reindex"])
+    assert result.exit_code == 0, result.output
+    assert "with 8 articles" in last_line(result.output)
+    job = store.jobs.latest(now=datetime.now(UTC), stale_after=app.extensions["reindexer"].stale_after)
+    assert job is not None and job.source == "cli" and job.state == "succeeded" and job.articles == 8
+    unchanged = runner.invoke(args=["reindex", "--if-changed"])
+    assert "nothing to do" in last_line(unchanged.output)
+    runner.invoke(args=["import-corpus", str(write_jsonl(tmp_path / "b.jsonl", [article("garden", 7)]))])
+    changed = runner.invoke(args=["reindex", "--if-changed"])
+    assert "with 9 articles" in last_line(changed.output)
+
+
+def test_evaluate_prints_precision_as_the_last_line(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    records = [
+        *corpus(6),
+        {"id": "x", "title": ""},
+        {"id": "train/sci/1", "title": "Slashes are fine here", "category": None},
+    ]
+    result = runner.invoke(args=["evaluate", str(write_jsonl(tmp_path / "eval.jsonl", records)), "--k", "3"])
+    assert result.exit_code == 0, result.output
+    name, value = last_line(result.output).split()
+    assert name == "precision@3" and float(value) >= 0.9
+    assert "1 invalid records skipped" in result.output
+
+
+@pytest.fixture
+def sqlite_runner(tmp_path: Path) -> Iterator[FlaskCliRunner]:
+    app = create_app(
+        {"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 's.db'}", "MODEL_DIR": str(tmp_path / "m")}
+    )
+    yield app.test_cli_runner()
+    app.extensions["store"].dispose()
+
+
+@pytest.mark.slow
+def test_evaluate_on_bbc_news_reaches_093(sqlite_runner: FlaskCliRunner) -> None:
+    result = sqlite_runner.invoke(args=["evaluate", str(shared_corpus("bbc-news.jsonl.gz"))])
+    assert result.exit_code == 0, result.output
+    assert float(last_line(result.output).split()[1]) >= 0.93
+
+
+def test_the_sample_corpus_is_complete_and_every_article_gets_three_lists(
+    sqlite_runner: FlaskCliRunner,
+) -> None:
+    corpus_dir = Path(__file__).resolve().parent.parent / "corpus"
+    assert sqlite_runner.invoke(args=["import-corpus", str(corpus_dir)]).exit_code == 0
+    assert sqlite_runner.invoke(args=["reindex"]).exit_code == 0
+    assert sqlite_runner.invoke(args=["demo-views"]).exit_code == 0
+    app = sqlite_runner.app
+    store: Store = app.extensions["store"]
+    articles = list(store.articles.iter_all())
+    assert len(articles) >= 48 and len({a.category for a in articles}) >= 6
+    assert all(120 <= len(a.body.split()) <= 400 for a in articles)
+    dates = sorted(a.published_at for a in articles if a.published_at)
+    assert len(dates) == len(articles) and (dates[-1] - dates[0]).days >= 600
+    assert store.articles.get("kratom-withdrawal-restless-legs") is not None
+    client = app.test_client()
+    for stored in articles:
+        body = client.get(f"/api/v1/articles/{stored.id}/recommendations").json
+        assert body["related"] and body["latest"] and body["popular"], stored.id

@@ -1,0 +1,121 @@
+"""The recommender core: text, vectors, neighbours and artifacts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.preprocessing import normalize
+
+from service.recommender import Document, IndexNotFitted, RelatedIndex
+from service.recommender.artifacts import (
+    POINTER_NAME,
+    ArtifactError,
+    load_artifact,
+    publish,
+    read_pointer,
+    save_artifact,
+)
+from service.recommender.neighbours import top_neighbours
+from service.recommender.text import strip_html
+from tests.factories import corpus
+
+
+def documents(per_topic: int = 4) -> list[Document]:
+    return [
+        Document(id=r["id"], title=r["title"], body=r["body"], tags=tuple(r["tags"]), category=r["category"])
+        for r in corpus(per_topic)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<p>Hello <b>world</b></p>", "Hello world"),
+        ("<p>one</p><p>two</p>", "one two"),
+        ("Fish &amp; chips &lt;3", "Fish & chips <3"),
+        ("5 < 6 and 7 > 3", "5 < 6 and 7 > 3"),
+        ("plain text stays", "plain text stays"),
+        ("<script>var x = 1;</script><style>p {}</style>Visible", "Visible"),
+        ("<div>unclosed <em>tags", "unclosed tags"),
+    ],
+)
+def test_strip_html_keeps_the_text_a_reader_sees(html: str, text: str) -> None:
+    assert " ".join(strip_html(html).split()) == text
+
+
+def test_neighbours_match_brute_force_cosine() -> None:
+    rng = np.random.default_rng(3)
+    matrix = normalize(sp.random(103, 40, density=0.15, format="csr", random_state=rng, dtype=np.float32))
+    dense = (matrix @ matrix.T).toarray()
+    np.fill_diagonal(dense, 0)
+    for block_size, n_jobs in ((7, 1), (50, 2), (500, 1)):
+        neighbours, scores = top_neighbours(matrix, 5, block_size=block_size, n_jobs=n_jobs)
+        for row in range(matrix.shape[0]):
+            valid = neighbours[row] >= 0
+            expected = np.sort(dense[row][dense[row] > 0])[::-1][:5]
+            np.testing.assert_allclose(scores[row][valid], expected, rtol=1e-5)
+            assert row not in neighbours[row]
+            np.testing.assert_allclose(dense[row, neighbours[row][valid]], scores[row][valid], rtol=1e-5)
+
+
+def test_related_documents_are_the_same_topic() -> None:
+    index = RelatedIndex(n_neighbors=3).fit(documents(6))
+    for row, article_id in enumerate(index.ids_):
+        topic = article_id.split("-")[0]
+        assert [other.split("-")[0] for other, _ in index.neighbours(row)] == [topic] * 3
+
+
+def test_title_terms_weigh_more_than_body_terms() -> None:
+    filler = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda"
+    docs = [
+        Document("in-title", "Zebra migration", filler),
+        Document("in-body", "Plains animals", f"{filler} zebra"),
+        *(Document(f"other-{n}", f"Other {n}", f"{filler} mu nu xi {n}") for n in range(25)),
+    ]
+    index = RelatedIndex(n_neighbors=2, min_df=1).fit(docs)
+    query = Document("q", "Zebra", "zebra herds")
+    assert [article_id for article_id, _ in index.similar_to(query)][:2] == ["in-title", "in-body"]
+
+
+def test_tiny_and_odd_corpora_still_fit() -> None:
+    assert RelatedIndex().fit([]).size == 0
+    single = RelatedIndex().fit([Document("only", "Only one")])
+    assert single.neighbours(0) == []
+    stop_words_only = RelatedIndex().fit([Document("a", "the and of"), Document("b", "the of it")])
+    assert stop_words_only.size == 2
+
+
+def test_unfitted_index_raises_a_typed_error() -> None:
+    with pytest.raises(IndexNotFitted):
+        RelatedIndex().row_of("x")
+
+
+def test_artifact_round_trip_is_memory_mapped(tmp_path: Path) -> None:
+    index = RelatedIndex(n_neighbors=3).fit(documents())
+    artifact = save_artifact(tmp_path, index, version="v1", built_at=datetime.now(UTC), fingerprint="f")
+    publish(tmp_path, artifact)
+    loaded = load_artifact(tmp_path, read_pointer(tmp_path) or {})
+    assert loaded.version == "v1" and loaded.fingerprint == "f" and loaded.articles == 16
+    assert isinstance(loaded.index.neighbours_, np.memmap)
+    assert loaded.index.neighbours(0) == index.neighbours(0)
+    assert [n for n, _ in loaded.index.similar_to(documents()[0])][:3] == [n for n, _ in index.neighbours(0)]
+
+
+@pytest.mark.parametrize(
+    "pointer", ['{"version": "x", "file": "../etc/passwd"}', "not json", '{"file": "other.pkl"}']
+)
+def test_a_pointer_to_anything_but_our_artifacts_is_refused(tmp_path: Path, pointer: str) -> None:
+    (tmp_path / POINTER_NAME).write_text(pointer)
+    with pytest.raises(ArtifactError):
+        read_pointer(tmp_path)
+
+
+def test_an_artifact_of_another_format_is_refused(tmp_path: Path) -> None:
+    joblib.dump({"format": 999}, tmp_path / "index-old.joblib")
+    with pytest.raises(ArtifactError, match="format"):
+        load_artifact(tmp_path, {"version": "old", "file": "index-old.joblib"})

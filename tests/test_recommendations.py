@@ -1,0 +1,200 @@
+"""The recommendations endpoint: each rule of the contract."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service.reindex import build_index
+from tests.factories import article
+
+URL = "/api/v1/articles/{}/recommendations"
+
+
+def recommendations(client: FlaskClient, article_id: str, **params: Any) -> dict[str, Any]:
+    response = client.get(URL.format(article_id), query_string=params)
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def ids(items: list[dict[str, Any]]) -> list[str]:
+    return [item["id"] for item in items]
+
+
+def every_listed_id(body: dict[str, Any]) -> list[list[str]]:
+    return [ids(body[section]) for section in ("related", "latest", "popular") if section in body]
+
+
+def test_three_sections_with_index_metadata(seeded: Flask, client: FlaskClient) -> None:
+    for article_id in ("sleep-0", "running-2"):
+        client.post(f"/api/v1/articles/{article_id}/views")
+    body = recommendations(client, "sleep-1")
+    assert body["article"] == {
+        "id": "sleep-1",
+        "title": body["article"]["title"],
+        "url": "https://example.com/sleep-1",
+    }
+    assert len(body["related"]) == 5 and len(body["latest"]) == 5
+    assert ids(body["popular"]) == ["sleep-0", "running-2"] or ids(body["popular"]) == [
+        "running-2",
+        "sleep-0",
+    ]
+    assert set(body["index"]) == {"version", "built_at"}
+    assert set(body["related"][0]) == {"id", "title", "url", "published_at", "score"}
+    assert set(body["latest"][0]) == {"id", "title", "url", "published_at"}
+    assert set(body["popular"][0]) == {"id", "title", "url", "published_at", "views"}
+
+
+def test_related_are_the_same_topic_ordered_by_score(seeded: Flask, client: FlaskClient) -> None:
+    related = recommendations(client, "baking-1", limit=3)["related"]
+    assert {item["id"].split("-")[0] for item in related} == {"baking"}
+    scores = [item["score"] for item in related]
+    assert scores == sorted(scores, reverse=True) and all(0 < score <= 1 for score in scores)
+
+
+def test_article_itself_is_never_listed(seeded: Flask, client: FlaskClient) -> None:
+    client.post("/api/v1/articles/garden-3/views")
+    body = recommendations(client, "garden-3", limit=50, window="all")
+    for listed in every_listed_id(body):
+        assert "garden-3" not in listed
+        assert len(listed) == len(set(listed)), "an article listed twice"
+
+
+def test_latest_is_newest_first_and_undated_last(
+    seeded: Flask, client: FlaskClient, admin: dict[str, str]
+) -> None:
+    undated = article("garden", 9, published_at=None, id="undated-garden")
+    assert client.put("/api/v1/articles/undated-garden", json=undated, headers=admin).status_code == 201
+    latest = recommendations(client, "sleep-0", limit=50, sections="latest")["latest"]
+    dates = [item["published_at"] for item in latest]
+    assert dates[-1] is None and ids(latest)[-1] == "undated-garden"
+    assert dates[:-1] == sorted(dates[:-1], reverse=True)
+
+
+def test_future_article_is_stored_but_in_no_list(
+    seeded: Flask, client: FlaskClient, admin: dict[str, str]
+) -> None:
+    future = datetime.now(UTC) + timedelta(days=30)
+    record = article("sleep", 7, published_at=future, id="sleep-future")
+    assert client.put("/api/v1/articles/sleep-future", json=record, headers=admin).status_code == 201
+    assert client.post("/api/v1/articles/sleep-future/views").status_code == 202
+    build_index(seeded.extensions["store"], Path(seeded.config["MODEL_DIR"]))
+    body = recommendations(client, "sleep-1", limit=50, window="all")
+    for listed in every_listed_id(body):
+        assert "sleep-future" not in listed
+    assert "sleep-future" not in ids(client.get("/api/v1/articles?limit=100").json["articles"])
+    assert client.get("/api/v1/articles/sleep-future").json["title"] == record["title"]
+
+
+def test_deleted_article_leaves_every_list_at_once(
+    seeded: Flask, client: FlaskClient, admin: dict[str, str]
+) -> None:
+    client.post("/api/v1/articles/running-1/views")
+    before = recommendations(client, "running-0", limit=50, window="all")
+    assert all("running-1" in listed for listed in every_listed_id(before))
+    assert client.delete("/api/v1/articles/running-1", headers=admin).status_code == 204
+    after = recommendations(client, "running-0", limit=50, window="all")
+    for listed in every_listed_id(after):
+        assert "running-1" not in listed
+    assert client.get("/api/v1/articles/running-1").status_code == 404
+
+
+def test_popular_orders_by_views_and_ties_go_to_the_newer(seeded: Flask, client: FlaskClient) -> None:
+    for article_id, views in (("baking-0", 1), ("baking-3", 1), ("garden-1", 3)):
+        for _ in range(views):
+            client.post(f"/api/v1/articles/{article_id}/views")
+    popular = recommendations(client, "sleep-0", sections="popular")["popular"]
+    assert [(item["id"], item["views"]) for item in popular] == [
+        ("garden-1", 3),
+        ("baking-3", 1),
+        ("baking-0", 1),
+    ]
+
+
+def test_popular_counts_only_views_inside_the_window(seeded: Flask, client: FlaskClient) -> None:
+    views = seeded.extensions["store"].views
+    now = datetime.now(UTC)
+    views.record("garden-0", at=now - timedelta(hours=30), count=5)
+    views.record("garden-1", at=now - timedelta(days=10), count=9)
+    views.record("garden-2", at=now, count=1)
+
+    def popular(window: str) -> list[tuple[str, int]]:
+        items = recommendations(client, "sleep-0", sections="popular", window=window)["popular"]
+        return [(item["id"], item["views"]) for item in items]
+
+    assert popular("24h") == [("garden-2", 1)]
+    assert popular("7d") == [("garden-0", 5), ("garden-2", 1)]
+    assert popular("30d") == popular("all") == [("garden-1", 9), ("garden-0", 5), ("garden-2", 1)]
+
+
+@pytest.mark.parametrize("limit", [1, 3, 12])
+def test_limit_applies_to_each_section(seeded: Flask, client: FlaskClient, limit: int) -> None:
+    for article_id in ("sleep-0", "sleep-2", "running-0", "running-1", "baking-0"):
+        client.post(f"/api/v1/articles/{article_id}/views")
+    body = recommendations(client, "garden-0", limit=limit)
+    assert len(body["related"]) == min(limit, 15)
+    assert len(body["latest"]) == min(limit, 15)
+    assert len(body["popular"]) == min(limit, 5)
+
+
+@pytest.mark.parametrize(
+    ("sections", "expected"),
+    [
+        ("related", {"related"}),
+        ("latest,popular", {"latest", "popular"}),
+        ("popular,related,latest", {"related", "latest", "popular"}),
+    ],
+)
+def test_only_the_sections_asked_for(
+    seeded: Flask, client: FlaskClient, sections: str, expected: set[str]
+) -> None:
+    body = recommendations(client, "sleep-0", sections=sections)
+    assert set(body) - {"article", "index"} == expected
+
+
+def test_new_article_gets_related_before_the_next_build(
+    seeded: Flask, client: FlaskClient, admin: dict[str, str]
+) -> None:
+    fresh = article(
+        "baking", 11, id="new-bread", title="Sourdough bread and yeast", published_at=datetime.now(UTC)
+    )
+    assert client.put("/api/v1/articles/new-bread", json=fresh, headers=admin).status_code == 201
+    body = recommendations(client, "new-bread", limit=3)
+    assert {item["id"].split("-")[0] for item in body["related"]} == {"baking"}
+    assert ids(recommendations(client, "sleep-0", sections="latest", limit=1)["latest"]) == ["new-bread"]
+
+
+def test_edited_article_is_scored_by_its_new_text(
+    seeded: Flask, client: FlaskClient, admin: dict[str, str]
+) -> None:
+    moved = article("running", 2, id="garden-2", category="running")
+    assert client.put("/api/v1/articles/garden-2", json=moved, headers=admin).status_code == 200
+    related = recommendations(client, "garden-2", limit=3)["related"]
+    assert {item["id"].split("-")[0] for item in related} == {"running"}
+
+
+def test_before_any_index_related_is_empty_and_lists_still_served(
+    app: Flask, client: FlaskClient, admin: dict[str, str]
+) -> None:
+    for number in range(3):
+        client.put(f"/api/v1/articles/sleep-{number}", json=article("sleep", number), headers=admin)
+    client.post("/api/v1/articles/sleep-2/views")
+    body = recommendations(client, "sleep-0")
+    assert body["related"] == [] and body["index"] is None
+    assert ids(body["latest"]) == ["sleep-2", "sleep-1"]
+    assert ids(body["popular"]) == ["sleep-2"]
+
+
+def test_unknown_article_is_404(seeded: Flask, client: FlaskClient) -> None:
+    response = client.get(URL.format("no-such-article"))
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "article_not_found"
+
+
+def test_unknown_parameters_are_ignored(seeded: Flask, client: FlaskClient) -> None:
+    assert client.get(URL.format("sleep-0"), query_string={"utm_source": "x"}).status_code == 200
