@@ -43,17 +43,22 @@ def related(
     if artifact is None:
         return []
     candidates = [(id_, score) for id_, score in related_candidates(artifact, article) if id_ != article.id]
-    published = store.articles.published_summaries([id_ for id_, _ in candidates], now=now)
     items: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for article_id, score in candidates:
-        summary = published.get(article_id)
-        if summary is None or article_id in seen:
-            continue
-        seen.add(article_id)
-        items.append({**summary.to_json(), "score": round(score, 4)})
-        if len(items) == limit:
-            break
+    # Look up candidates in batches a little larger than needed: most are published, so one
+    # small query usually suffices; deleted or future ones make us read further down.
+    batch = limit + 5
+    for start in range(0, len(candidates), batch):
+        chunk = candidates[start : start + batch]
+        published = store.articles.published_summaries([id_ for id_, _ in chunk], now=now)
+        for article_id, score in chunk:
+            summary = published.get(article_id)
+            if summary is None or article_id in seen:
+                continue
+            seen.add(article_id)
+            items.append({**summary.to_json(), "score": round(score, 4)})
+            if len(items) == limit:
+                return items
     return items
 
 

@@ -184,11 +184,9 @@ class RelatedIndex:
     def neighbours(self, row: int) -> list[tuple[str, float]]:
         """The precomputed neighbours of an indexed row, best first."""
         self._check_fitted()
-        return [
-            (self.ids_[column], float(score))
-            for column, score in zip(self.neighbours_[row], self.scores_[row])
-            if column >= 0
-        ]
+        # tolist() first: indexing a memory-mapped row element by element is slow.
+        columns, scores = self.neighbours_[row].tolist(), self.scores_[row].tolist()
+        return [(self.ids_[column], score) for column, score in zip(columns, scores) if column >= 0]
 
     def similar_to(self, document: Document, k: int | None = None) -> list[tuple[str, float]]:
         """Neighbours of a document that is not (or no longer) indexed: one sparse product."""

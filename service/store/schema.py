@@ -39,6 +39,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
+# The sort key of undated articles: before every dated one.
+UNDATED = datetime(1, 1, 1, tzinfo=UTC)
+
 metadata = MetaData()
 
 articles = Table(
@@ -49,13 +52,16 @@ articles = Table(
     Column("body", Text, nullable=False),
     Column("url", Text),
     Column("published_at", UTCDateTime),
+    # published_at, or the earliest time for an undated article: one non-null sort key, so
+    # "published by now, newest first, undated last" is an index range scan on every database.
+    Column("listed_at", UTCDateTime, nullable=False),
     Column("tags", JSON, nullable=False),
     Column("category", String(200)),
     # Digest of what the index reads (title, body, tags, category): tells stale index rows.
     Column("content_hash", String(32), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    Index("ix_articles_published_at", "published_at"),
+    Index("ix_articles_listed_at", "listed_at", "id"),
 )
 
 # Views per article per UTC hour: fine enough for a true "last 24 hours", small enough to sum.
@@ -70,7 +76,8 @@ article_views = Table(
     ),
     Column("hour", UTCDateTime, primary_key=True),
     Column("views", BigInteger, nullable=False),
-    Index("ix_article_views_hour", "hour"),
+    # Covers the window scans of popular and stats without touching the table.
+    Index("ix_article_views_hour", "hour", "article_id", "views"),
 )
 
 reindex_jobs = Table(

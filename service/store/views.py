@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, bindparam, func, select
 
-from service.store.articles import ArticleSummary, published_by
+from service.store.articles import NEWEST_FIRST, ArticleSummary, published_by
 from service.store.engine import upsert, write_transaction
 from service.store.schema import article_views, articles
 from service.windows import floor_hour
@@ -68,20 +68,22 @@ class ViewRepository:
             select(articles.c.id, articles.c.title, articles.c.url, articles.c.published_at, views)
             .join(articles, articles.c.id == article_views.c.article_id)
             .where(published_by(now))
-            .group_by(articles.c.id, articles.c.title, articles.c.url, articles.c.published_at)
-            .order_by(views.desc(), articles.c.published_at.desc().nulls_last(), articles.c.id)
-            .limit(limit)
+            .group_by(
+                articles.c.id, articles.c.title, articles.c.url, articles.c.published_at, articles.c.listed_at
+            )
+            .order_by(views.desc(), *NEWEST_FIRST)
+            .limit(bindparam("limit"))
         )
         if since is not None:
             query = query.where(article_views.c.hour >= since)
-        excluded = list(exclude)
-        if excluded:
-            query = query.where(articles.c.id.not_in(excluded))
+        excluded = set(exclude)
         with self.engine.connect() as connection:
+            rows = connection.execute(query, {"limit": limit + len(excluded)})
             return [
                 ViewedArticle(ArticleSummary(row.id, row.title, row.url, row.published_at), int(row.views))
-                for row in connection.execute(query)
-            ]
+                for row in rows
+                if row.id not in excluded
+            ][:limit]
 
     def stats(self, *, since: datetime | None, now: datetime, limit: int) -> ViewStats:
         """Totals, the most viewed articles and a zero-filled daily series for a window."""
@@ -92,8 +94,8 @@ class ViewRepository:
             select(articles.c.id, articles.c.title, views)
             .join(articles, articles.c.id == article_views.c.article_id)
             .where(*in_window)
-            .group_by(articles.c.id, articles.c.title, articles.c.published_at)
-            .order_by(views.desc(), articles.c.published_at.desc().nulls_last(), articles.c.id)
+            .group_by(articles.c.id, articles.c.title, articles.c.listed_at)
+            .order_by(views.desc(), *NEWEST_FIRST)
             .limit(limit)
         )
         daily = select(day, views).where(*in_window).group_by(day)

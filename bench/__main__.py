@@ -1,0 +1,149 @@
+"""`make bench`: quality against the peers, build and serving speed, as one table and JSON.
+
+python -m bench                      # every corpus in ../shared/data
+python -m bench --corpora bbc-news   # a subset
+python -m bench --quick              # a small smoke run (the test suite runs this)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import corpora
+from bench.metrics import precision_at_k
+from bench.peers import PEERS
+from bench.serving import http_load, lookup_latency
+from service.corpus import read_corpus
+from service.recommender import RelatedIndex
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SCALE_CORPUS = "imdb-reviews"
+MAX_QUERIES = 3000  # larger corpora are scored on a fixed random sample of articles
+
+
+def quality(corpus: corpora.Corpus, *, n_jobs: int) -> tuple[dict[str, float], RelatedIndex]:
+    rows = list(range(len(corpus.documents)))
+    if len(rows) > 20_000:
+        rows = sorted(random.Random(0).sample(rows, MAX_QUERIES))
+    scores: dict[str, float] = {}
+    started = time.perf_counter()
+    index = RelatedIndex(n_jobs=n_jobs).fit(corpus.documents)
+    scores["service_build_s"] = time.perf_counter() - started
+    scores["service"] = precision_at_k(corpus, rows, index.neighbours_[rows])
+    for name, peer in PEERS.items():
+        scores[name] = precision_at_k(corpus, rows, peer(corpus.documents, rows, 5))
+    return scores, index
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--corpora", nargs="*", default=None, help="names in ../shared/data")
+    parser.add_argument("--quick", action="store_true", help="small subsets, for a smoke run")
+    parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args(argv)
+    names = args.corpora if args.corpora is not None else corpora.available()
+    limit = 600 if args.quick else None
+    report: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+    }
+
+    report["quality"] = {}
+    largest: RelatedIndex | None = None
+    for name in names:
+        if name == SCALE_CORPUS and not args.quick:
+            continue  # measured at scale below
+        corpus = corpora.load(name, limit=limit)
+        scores, index = quality(corpus, n_jobs=2)
+        report["quality"][name] = {"label": corpus.label_name, "documents": len(corpus.documents), **scores}
+        if largest is None or index.size > largest.size:
+            largest = index
+        print(f"quality {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()), file=sys.stderr)
+
+    if SCALE_CORPUS in names and not args.quick:
+        build = subprocess.run(
+            [sys.executable, "-m", "bench.build", SCALE_CORPUS], capture_output=True, text=True, check=True
+        )
+        report["build"] = json.loads(build.stdout.strip().splitlines()[-1])
+        print(f"build {SCALE_CORPUS}: {report['build']}", file=sys.stderr)
+
+    if largest is not None:
+        report["lookup"] = {"articles": largest.size, **lookup_latency(largest)}
+    if not args.skip_http:
+        source = "bbc-news" if "bbc-news" in names and not args.quick else None
+        records = _http_records(source, limit=200 if args.quick else None)
+        report["http"] = http_load(records, requests_per_client=50 if args.quick else 300)
+        print(f"http: {report['http']}", file=sys.stderr)
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(render_table(report))
+    return 0
+
+
+def _http_records(source: str | None, *, limit: int | None) -> list[dict[str, Any]]:
+    """Articles for the HTTP load: a real corpus when available, else the sample corpus."""
+    if source is None:
+        folder = Path(__file__).resolve().parent.parent / "corpus"
+        return [record.record for record in read_corpus(folder)][:limit]
+    corpus = corpora.load(source, limit=limit)
+    return [
+        {"id": f"a{document.id}", "title": document.title or "untitled", "body": document.body}
+        for document in corpus.documents
+    ]
+
+
+def render_table(report: dict[str, Any]) -> str:
+    lines = []
+    peers = ["service", *PEERS]
+    lines.append("| corpus (relevant = …) | docs | " + " | ".join(peers) + " |")
+    lines.append("|---|---:|" + "---:|" * len(peers))
+    for name, scores in report.get("quality", {}).items():
+        best_peer = max(scores[p] for p in PEERS)
+        cells = [
+            f"**{scores[p]:.3f}**" if p == "service" and scores[p] >= best_peer else f"{scores[p]:.3f}"
+            for p in peers
+        ]
+        lines.append(f"| {name} ({scores['label']}) | {scores['documents']:,} | " + " | ".join(cells) + " |")
+    if "build" in report:
+        b = report["build"]
+        lines += [
+            "",
+            f"Build, {b['documents']:,} documents: service {b['service_build_s']:.1f} s; "
+            f"plain fit_transform {b['fit_transform_s']:.1f} s (ratio {b['ratio_to_fit_transform']:.2f}×); "
+            f"NearestNeighbors brute cosine {b['nearest_neighbors_s']:.1f} s "
+            f"(service {b['speedup_vs_nearest_neighbors']:.1f}× faster); peak RSS {b['peak_rss_mb']:.0f} MB "
+            f"(+ workers {b['peak_rss_children_mb']:.0f} MB)",
+        ]
+    if "lookup" in report:
+        lookup = report["lookup"]
+        lines.append(
+            f"Related lookup in process ({lookup['articles']:,} articles): "
+            f"p50 {lookup['p50'] * 1e6:.0f} µs, p99 {lookup['p99'] * 1e6:.0f} µs"
+        )
+    if "http" in report:
+        http = report["http"]
+        rec, views = http["recommendations"], http["views"]
+        lines.append(
+            f"HTTP recommendations ({http['articles']:,} articles, gunicorn {http['workers']} workers, "
+            f"{http['clients']} clients): p50 {rec['p50'] * 1e3:.1f} ms, p99 {rec['p99'] * 1e3:.1f} ms, "
+            f"{rec['requests_per_second']:.0f} req/s"
+        )
+        lines.append(
+            f"HTTP views: {views['sent']} sent, {views['recorded']} recorded, {views['counted']} counted, "
+            f"{views['writes_per_second']:.0f} writes/s"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The evaluation corpora in ../shared/data and their relevance labels."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from service.recommender import Document
+
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Documents with labels withheld from the text, and what makes two of them relevant."""
+
+    name: str
+    documents: list[Document]
+    labels: list[frozenset[str]]  # per document; empty = not evaluated
+    label_name: str
+
+    def relevant(self, a: int, b: int) -> bool:
+        return bool(self.labels[a] & self.labels[b])
+
+
+def _category(record: dict) -> frozenset[str]:
+    return frozenset([record["category"]]) if record.get("category") else frozenset()
+
+
+def _tags(record: dict) -> frozenset[str]:
+    return frozenset(record.get("tags") or [])
+
+
+def _movie(record: dict) -> frozenset[str]:
+    return frozenset(tag for tag in record.get("tags") or [] if tag.startswith("movie:"))
+
+
+# What "relevant" means per corpus (see each NAME.SOURCE.md).
+LABELS: dict[str, tuple[str, Callable[[dict], frozenset[str]]]] = {
+    "20newsgroups": ("same newsgroup", _category),
+    "bbc-news": ("same section", _category),
+    "medquad": ("same source site", _category),
+    "ropensci-blog": ("shares a tag", _tags),
+    "imdb-reviews": ("same movie", _movie),
+}
+
+
+def available() -> list[str]:
+    return [name for name in LABELS if (SHARED_DATA / f"{name}.jsonl.gz").exists()]
+
+
+def load(name: str, limit: int | None = None) -> Corpus:
+    """Read ``name`` with category and tags withheld from the documents."""
+    label_name, label_of = LABELS[name]
+    documents, labels = [], []
+    with gzip.open(SHARED_DATA / f"{name}.jsonl.gz", "rt", encoding="utf-8") as handle:
+        for position, line in enumerate(handle):
+            if limit is not None and position >= limit:
+                break
+            record = json.loads(line)
+            documents.append(
+                Document(id=str(position), title=record.get("title") or "", body=record.get("body") or "")
+            )
+            labels.append(label_of(record))
+    return Corpus(name, documents, labels, label_name)
