@@ -6,16 +6,19 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 from sklearn.preprocessing import normalize
 
 from service.recommender.document import Document
-from service.recommender.neighbours import ProgressCallback, top_k_rows, top_neighbours
+from service.recommender.neighbours import ProgressCallback, blend_latent, top_k_rows, top_neighbours
 from service.recommender.text import strip_html
 
 # Below this many documents the document-frequency cut-offs would remove most of the
 # vocabulary (a term in 2 of 5 articles is not "too common"), so they are relaxed.
 _SMALL_CORPUS = 20
+# Latent components need enough documents to be more than noise.
+_MIN_LATENT_DOCUMENTS = 200
 
 
 class IndexNotFitted(RuntimeError):
@@ -41,6 +44,11 @@ class RelatedIndex:
     The text block is one vocabulary over title and body, with title term counts weighted by
     ``title_weight`` before sublinear tf-idf; tags and category form a second block scaled by
     ``label_weight``. Rows are L2-normalised, so dot products are cosines.
+
+    Latent components (LSA: a truncated SVD of the tf-idf matrix, fitted on at most
+    ``latent_sample`` rows) re-rank each article's ``n_neighbors`` tf-idf candidates by
+    ``(1 - latent_weight) · tf-idf cosine + latent_weight · latent cosine``: topical
+    neighbours that share few exact words move up, one-word coincidences move down.
     """
 
     def __init__(
@@ -53,6 +61,10 @@ class RelatedIndex:
         max_features: int | None = None,
         stop_words: str | None = "english",
         n_neighbors: int = 64,
+        n_components: int = 64,
+        latent_weight: float = 0.5,
+        latent_sample: int = 20_000,
+        random_state: int = 0,
         block_size: int = 512,
         n_jobs: int | None = 1,
     ) -> None:
@@ -63,6 +75,10 @@ class RelatedIndex:
         self.max_features = max_features
         self.stop_words = stop_words
         self.n_neighbors = n_neighbors
+        self.n_components = n_components
+        self.latent_weight = latent_weight
+        self.latent_sample = latent_sample
+        self.random_state = random_state
         self.block_size = block_size
         self.n_jobs = n_jobs
 
@@ -76,6 +92,10 @@ class RelatedIndex:
             "max_features": self.max_features,
             "stop_words": self.stop_words,
             "n_neighbors": self.n_neighbors,
+            "n_components": self.n_components,
+            "latent_weight": self.latent_weight,
+            "latent_sample": self.latent_sample,
+            "random_state": self.random_state,
             "block_size": self.block_size,
             "n_jobs": self.n_jobs,
         }
@@ -89,14 +109,33 @@ class RelatedIndex:
         self.text_vectorizer_ = self._fit_text_vectorizer(documents)
         self.label_vectorizer_ = self._fit_label_vectorizer(documents)
         self.matrix_ = self.transform(documents)
+        self.svd_ = self._fit_latent(self.matrix_)
+        self.latent_ = None if self.svd_ is None else self._latent(self.matrix_)
         self.neighbours_, self.scores_ = top_neighbours(
             self.matrix_,
             self.n_neighbors,
             block_size=self.block_size,
             n_jobs=self.n_jobs,
             progress=progress,
+            latent=self.latent_,
+            latent_weight=self.latent_weight,
         )
         return self
+
+    def _fit_latent(self, matrix: sp.csr_matrix) -> TruncatedSVD | None:
+        n_rows, n_features = matrix.shape
+        if self.latent_weight <= 0 or n_rows < _MIN_LATENT_DOCUMENTS or n_features <= self.n_components:
+            return None
+        sample = matrix
+        if n_rows > self.latent_sample:
+            rng = np.random.default_rng(self.random_state)
+            sample = matrix[np.sort(rng.choice(n_rows, self.latent_sample, replace=False))]
+        svd = TruncatedSVD(self.n_components, algorithm="randomized", random_state=self.random_state)
+        return svd.fit(sample)
+
+    def _latent(self, vectors: sp.csr_matrix) -> np.ndarray:
+        assert self.svd_ is not None
+        return normalize(self.svd_.transform(vectors)).astype(np.float32)
 
     def _fit_text_vectorizer(
         self, documents: Sequence[Document]
@@ -198,6 +237,10 @@ class RelatedIndex:
         if own_row is not None:
             similarities[0, own_row] = 0.0
         columns, scores = top_k_rows(similarities, k)
+        if self.latent_ is not None:
+            columns, scores = blend_latent(
+                columns, scores, self._latent(vector), self.latent_, self.latent_weight
+            )
         return [
             (self.ids_[column], float(score)) for column, score in zip(columns[0], scores[0]) if column >= 0
         ]
