@@ -20,6 +20,8 @@ _SMALL_CORPUS = 20
 # Latent components need enough documents to be more than noise.
 _MIN_LATENT_DOCUMENTS = 200
 
+Vectorizer = tuple[CountVectorizer, TfidfTransformer]
+
 
 class IndexNotFitted(RuntimeError):
     """Raised when an index is used before ``fit``."""
@@ -39,14 +41,19 @@ def document_labels(document: Document) -> list[str]:
 
 
 class RelatedIndex:
-    """TF-IDF vectors of articles and each article's nearest neighbours by cosine.
+    """TF-IDF vectors of articles and each article's nearest neighbours.
 
     The text block is one vocabulary over title and body, with title term counts weighted by
     ``title_weight`` before sublinear tf-idf; tags and category form a second block scaled by
     ``label_weight``. Rows are L2-normalised, so dot products are cosines.
 
+    Neighbours are exact up to ``exact_below`` documents. Above, candidates come from each
+    article's ``query_terms`` strongest terms that occur in at most ``candidate_max_df`` of
+    the documents, and the best ``pool`` candidates are scored exactly (see
+    :func:`~service.recommender.neighbours.top_neighbours`).
+
     Latent components (LSA: a truncated SVD of the tf-idf matrix, fitted on at most
-    ``latent_sample`` rows) re-rank each article's ``n_neighbors`` tf-idf candidates by
+    ``latent_sample`` rows) re-rank each article's ``n_neighbors`` candidates by
     ``(1 - latent_weight) · tf-idf cosine + latent_weight · latent cosine``: topical
     neighbours that share few exact words move up, one-word coincidences move down.
     """
@@ -65,6 +72,10 @@ class RelatedIndex:
         latent_weight: float = 0.5,
         latent_sample: int = 20_000,
         random_state: int = 0,
+        query_terms: int | None = 20,
+        candidate_max_df: float = 0.05,
+        pool: int = 128,
+        exact_below: int = 20_000,
         block_size: int = 512,
         n_jobs: int | None = 1,
     ) -> None:
@@ -79,26 +90,22 @@ class RelatedIndex:
         self.latent_weight = latent_weight
         self.latent_sample = latent_sample
         self.random_state = random_state
+        self.query_terms = query_terms
+        self.candidate_max_df = candidate_max_df
+        self.pool = pool
+        self.exact_below = exact_below
         self.block_size = block_size
         self.n_jobs = n_jobs
 
+    _PARAMS = (
+        "title_weight", "label_weight", "min_df", "max_df", "max_features", "stop_words",
+        "n_neighbors", "n_components", "latent_weight", "latent_sample", "random_state",
+        "query_terms", "candidate_max_df", "pool", "exact_below", "block_size", "n_jobs",
+    )  # fmt: skip
+
     def get_params(self) -> dict[str, object]:
         """The hyperparameters, as recorded in the artifact's envelope."""
-        return {
-            "title_weight": self.title_weight,
-            "label_weight": self.label_weight,
-            "min_df": self.min_df,
-            "max_df": self.max_df,
-            "max_features": self.max_features,
-            "stop_words": self.stop_words,
-            "n_neighbors": self.n_neighbors,
-            "n_components": self.n_components,
-            "latent_weight": self.latent_weight,
-            "latent_sample": self.latent_sample,
-            "random_state": self.random_state,
-            "block_size": self.block_size,
-            "n_jobs": self.n_jobs,
-        }
+        return {name: getattr(self, name) for name in self._PARAMS}
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -106,11 +113,12 @@ class RelatedIndex:
         """Vectorize ``documents`` and precompute every document's top neighbours."""
         self.ids_ = [document.id for document in documents]
         self.content_hashes_ = [document.content_hash() for document in documents]
-        self.text_vectorizer_ = self._fit_text_vectorizer(documents)
-        self.label_vectorizer_ = self._fit_label_vectorizer(documents)
-        self.matrix_ = self.transform(documents)
+        self.text_vectorizer_, text_block = self._fit_text(documents)
+        self.label_vectorizer_, label_block = self._fit_labels(documents)
+        self.matrix_ = _combine([text_block, label_block], len(documents))
         self.svd_ = self._fit_latent(self.matrix_)
         self.latent_ = None if self.svd_ is None else self._latent(self.matrix_)
+        exact = self.query_terms is None or len(documents) <= self.exact_below
         self.neighbours_, self.scores_ = top_neighbours(
             self.matrix_,
             self.n_neighbors,
@@ -119,27 +127,14 @@ class RelatedIndex:
             progress=progress,
             latent=self.latent_,
             latent_weight=self.latent_weight,
+            query_terms=None if exact else self.query_terms,
+            candidate_max_df=self.candidate_max_df,
+            pool=self.pool,
         )
         return self
 
-    def _fit_latent(self, matrix: sp.csr_matrix) -> TruncatedSVD | None:
-        n_rows, n_features = matrix.shape
-        if self.latent_weight <= 0 or n_rows < _MIN_LATENT_DOCUMENTS or n_features <= self.n_components:
-            return None
-        sample = matrix
-        if n_rows > self.latent_sample:
-            rng = np.random.default_rng(self.random_state)
-            sample = matrix[np.sort(rng.choice(n_rows, self.latent_sample, replace=False))]
-        svd = TruncatedSVD(self.n_components, algorithm="randomized", random_state=self.random_state)
-        return svd.fit(sample)
-
-    def _latent(self, vectors: sp.csr_matrix) -> np.ndarray:
-        assert self.svd_ is not None
-        return normalize(self.svd_.transform(vectors)).astype(np.float32)
-
-    def _fit_text_vectorizer(
-        self, documents: Sequence[Document]
-    ) -> tuple[CountVectorizer, TfidfTransformer] | None:
+    def _fit_text(self, documents: Sequence[Document]) -> tuple[Vectorizer | None, sp.csr_matrix | None]:
+        """Fit vocabulary and weights in one pass over the text; returns them and the block."""
         small = len(documents) < _SMALL_CORPUS
         attempts = [
             (1 if small else self.min_df, 1.0 if small else self.max_df, self.stop_words),
@@ -162,8 +157,8 @@ class RelatedIndex:
             counter.stop_words_ = set()
             weighted = self._weight_title(counter, counts, documents)
             tfidf = TfidfTransformer(sublinear_tf=True).fit(weighted)
-            return counter, tfidf
-        return None
+            return (counter, tfidf), tfidf.transform(weighted)
+        return None, None
 
     def _weight_title(
         self, counter: CountVectorizer, counts: sp.csr_matrix, documents: Sequence[Document]
@@ -173,15 +168,29 @@ class RelatedIndex:
         title_counts = counter.transform([document.title for document in documents])
         return (counts + (self.title_weight - 1.0) * title_counts).tocsr()
 
-    def _fit_label_vectorizer(
-        self, documents: Sequence[Document]
-    ) -> tuple[CountVectorizer, TfidfTransformer] | None:
+    def _fit_labels(self, documents: Sequence[Document]) -> tuple[Vectorizer | None, sp.csr_matrix | None]:
         labels = [document_labels(document) for document in documents]
         if self.label_weight <= 0 or not any(labels):
-            return None
+            return None, None
         counter = CountVectorizer(analyzer=_labels_of, dtype=np.float32)
         counts = counter.fit_transform(labels)
-        return counter, TfidfTransformer(sublinear_tf=True).fit(counts)
+        tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
+        return (counter, tfidf), self.label_weight * tfidf.transform(counts)
+
+    def _fit_latent(self, matrix: sp.csr_matrix) -> TruncatedSVD | None:
+        n_rows, n_features = matrix.shape
+        if self.latent_weight <= 0 or n_rows < _MIN_LATENT_DOCUMENTS or n_features <= self.n_components:
+            return None
+        sample = matrix
+        if n_rows > self.latent_sample:
+            rng = np.random.default_rng(self.random_state)
+            sample = matrix[np.sort(rng.choice(n_rows, self.latent_sample, replace=False))]
+        svd = TruncatedSVD(self.n_components, algorithm="randomized", random_state=self.random_state)
+        return svd.fit(sample)
+
+    def _latent(self, vectors: sp.csr_matrix) -> np.ndarray:
+        assert self.svd_ is not None
+        return normalize(self.svd_.transform(vectors)).astype(np.float32)
 
     # -- using -----------------------------------------------------------------------------
 
@@ -191,8 +200,8 @@ class RelatedIndex:
 
     def transform(self, documents: Sequence[Document]) -> sp.csr_matrix:
         """L2-normalised vectors of ``documents`` in this index's space."""
-        blocks: list[sp.csr_matrix] = []
-        n_rows = len(documents)
+        self._check_fitted()
+        blocks: list[sp.csr_matrix | None] = []
         if self.text_vectorizer_ is not None:
             counter, tfidf = self.text_vectorizer_
             counts = counter.transform([_text_of(document) for document in documents])
@@ -201,10 +210,7 @@ class RelatedIndex:
             counter, tfidf = self.label_vectorizer_
             labels = [document_labels(document) for document in documents]
             blocks.append(self.label_weight * tfidf.transform(counter.transform(labels)))
-        if not blocks:
-            return sp.csr_matrix((n_rows, 0), dtype=np.float32)
-        matrix = sp.hstack(blocks, format="csr", dtype=np.float32)
-        return normalize(matrix, norm="l2", copy=False).astype(np.float32)
+        return _combine(blocks, len(documents))
 
     @property
     def size(self) -> int:
@@ -249,6 +255,15 @@ class RelatedIndex:
         state = self.__dict__.copy()
         state.pop("_rows", None)  # rebuilt on first use
         return state
+
+
+def _combine(blocks: Sequence[sp.csr_matrix | None], n_rows: int) -> sp.csr_matrix:
+    """The blocks side by side, each row L2-normalised (float32 CSR)."""
+    present = [block for block in blocks if block is not None]
+    if not present:
+        return sp.csr_matrix((n_rows, 0), dtype=np.float32)
+    matrix = sp.hstack(present, format="csr", dtype=np.float32)
+    return normalize(matrix, norm="l2", copy=False).astype(np.float32)
 
 
 def _text_of(document: Document) -> str:

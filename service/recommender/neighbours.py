@@ -68,6 +68,76 @@ def blend_latent(
     return columns, blended
 
 
+def top_terms(matrix: sp.csr_matrix, per_row: int) -> sp.csr_matrix:
+    """Each row cut to its ``per_row`` largest entries (the terms that define it most)."""
+    matrix = matrix.tocsr()
+    lengths = np.diff(matrix.indptr)
+    rows = np.repeat(np.arange(matrix.shape[0]), lengths)
+    order = np.lexsort((-matrix.data, rows))  # by row, then by weight descending
+    rank = np.arange(matrix.nnz) - np.repeat(matrix.indptr[:-1], lengths)
+    keep = np.zeros(matrix.nnz, dtype=bool)
+    keep[order[rank < per_row]] = True
+    pruned = sp.csr_matrix(
+        (
+            matrix.data[keep],
+            matrix.indices[keep],
+            np.concatenate([[0], np.cumsum(np.minimum(lengths, per_row))]),
+        ),
+        shape=matrix.shape,
+    )
+    pruned.sort_indices()
+    return pruned
+
+
+def exact_scores(matrix: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Cosines of ``rows[i]`` with each of ``columns[i]`` (``-1`` pads score 0)."""
+    valid = columns >= 0
+    left = matrix[np.repeat(rows, columns.shape[1])[valid.ravel()]]
+    right = matrix[columns[valid]]
+    scores = np.zeros(columns.shape, dtype=np.float32)
+    scores[valid] = np.asarray(left.multiply(right).sum(axis=1)).ravel()
+    return scores
+
+
+def _pool_from_sparse(similarities: sp.csr_matrix, offset: int, pool: int) -> np.ndarray:
+    """Per row of a sparse block, the columns of its ``pool`` largest values (not itself)."""
+    columns = np.full((similarities.shape[0], pool), -1, np.int32)
+    for row in range(similarities.shape[0]):
+        start, stop = similarities.indptr[row], similarities.indptr[row + 1]
+        found, values = similarities.indices[start:stop], similarities.data[start:stop]
+        own = found == row + offset
+        if own.any():
+            found, values = found[~own], values[~own]
+        if len(found) > pool:
+            found = found[np.argpartition(values, len(found) - pool)[len(found) - pool :]]
+        columns[row, : len(found)] = found
+    return columns
+
+
+def _block_pruned(
+    matrix: sp.csr_matrix,
+    queries: sp.csr_matrix,
+    postings: sp.csr_matrix,
+    offset: int,
+    k: int,
+    *,
+    pool: int,
+    latent: np.ndarray | None,
+    latent_weight: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    candidates = _pool_from_sparse((queries @ postings).tocsr(), offset, pool)
+    rows = np.arange(offset, offset + queries.shape[0])
+    scores = exact_scores(matrix, rows, candidates)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    columns = np.take_along_axis(candidates, order, axis=1)
+    scores = np.take_along_axis(scores, order, axis=1)
+    columns[scores <= 0] = -1
+    scores[scores <= 0] = 0.0
+    if latent is not None and latent_weight > 0:
+        columns, scores = blend_latent(columns, scores, latent[rows], latent, latent_weight)
+    return columns, scores
+
+
 def _block_neighbours(
     rows: sp.csr_matrix,
     transposed: sp.csr_matrix,
@@ -96,11 +166,18 @@ def top_neighbours(
     progress: ProgressCallback | None = None,
     latent: np.ndarray | None = None,
     latent_weight: float = 0.0,
+    query_terms: int | None = None,
+    candidate_max_df: float = 0.05,
+    pool: int = 128,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each row's ``k`` most similar other rows: ``(neighbours, scores)``, both ``n × k``.
 
-    With ``latent`` (one L2-normalised row per document), the ``k`` tf-idf candidates of a row
-    are re-ranked by the blend of :func:`blend_latent`.
+    With ``query_terms`` unset the search is exact: every row is multiplied with the whole
+    matrix. With ``query_terms=m``, candidates come from each row's ``m`` strongest terms
+    among those in at most ``candidate_max_df`` of the documents (an inverted-index search
+    that skips the long posting lists of common words); the best ``pool`` candidates are
+    then scored exactly. With ``latent`` (one L2-normalised row per document), the ``k``
+    best are re-ranked by the blend of :func:`blend_latent`.
     """
     n_rows = matrix.shape[0]
     k = max(0, min(k, n_rows - 1))
@@ -108,19 +185,41 @@ def top_neighbours(
     scores = np.zeros((n_rows, k), np.float32)
     if n_rows == 0 or k == 0:
         return neighbours, scores
-    transposed = matrix.T.tocsr()
     starts = range(0, n_rows, block_size)
-    results = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_block_neighbours)(
-            matrix[start : start + block_size],
-            transposed,
-            start,
-            k,
-            latent=latent,
-            latent_weight=latent_weight,
+    if query_terms is None:
+        transposed = matrix.T.tocsr()
+        tasks = (
+            delayed(_block_neighbours)(
+                matrix[start : start + block_size],
+                transposed,
+                start,
+                k,
+                latent=latent,
+                latent_weight=latent_weight,
+            )
+            for start in starts
         )
-        for start in starts
-    )
+    else:
+        document_frequency = np.bincount(matrix.indices, minlength=matrix.shape[1])
+        rare = (document_frequency <= max(candidate_max_df * n_rows, 2)).astype(np.float32)
+        searchable = (matrix @ sp.diags(rare)).tocsr()
+        searchable.eliminate_zeros()
+        postings = searchable.T.tocsr()
+        queries = top_terms(searchable, query_terms)
+        tasks = (
+            delayed(_block_pruned)(
+                matrix,
+                queries[start : start + block_size],
+                postings,
+                start,
+                k,
+                pool=max(pool, k),
+                latent=latent,
+                latent_weight=latent_weight,
+            )
+            for start in starts
+        )
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
     for start, (block_neighbours, block_scores) in zip(starts, results):
         stop = start + block_neighbours.shape[0]
         neighbours[start:stop] = block_neighbours
