@@ -8,13 +8,13 @@ from typing import Any
 
 from flask import Flask
 
-from service import api, cli, errors, index_holder, reindex, store
+from service import api, cli, dashboard, errors, index_holder, reindex, store
 from service.config import load_config
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config (defaults, environment, ``test_config``), store, index, routes."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
     load_config(app, test_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if not app.debug and not logging.getLogger().handlers:
@@ -25,5 +25,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     index_holder.init_app(app)
     reindex.init_app(app)
     api.init_app(app)
+    dashboard.init_app(app)
     cli.init_app(app)
     return app
