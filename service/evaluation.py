@@ -10,7 +10,7 @@ from typing import Any
 
 from service.corpus import read_corpus
 from service.importer import parse_records
-from service.recommendations import related
+from service.recommendations import RecommendationRequest, Recommender, RelatedPolicy
 from service.reindex import build_index
 from service.store import Store
 
@@ -52,11 +52,13 @@ def evaluate_corpus(
         store.articles.upsert_many(parsed.articles, now=now)
         artifact = build_index(store, workdir / "models", params=params)
         total, evaluated = 0.0, 0
+        recommender = Recommender(store, artifact, RelatedPolicy(), now=now)
         for article in parsed.articles:
             label = labels.get(article.id)
             if not label:
                 continue
-            items = related(store, artifact, article, limit=k, now=now)
+            request = RecommendationRequest(article.id, sections=("related",), limit=k)
+            items = recommender.related(article, request)
             total += sum(labels.get(item["id"]) == label for item in items) / k
             evaluated += 1
     finally:

@@ -15,6 +15,12 @@ TOPICS: dict[str, list[str]] = {
     }.items()
 }
 FILLER = "the a practical guide for people who want simple steps every week".split()  # noqa: SIM905
+# Words of no topic: each article draws its own, so articles of a topic are alike, not copies.
+OWN_WORDS = (
+    "amber basil cedar delta ember fjord grove harbor island jasper kettle lantern meadow nectar "
+    "orchid pepper quartz raven saffron timber umber velvet willow yarrow zephyr anchor beacon "
+    "canyon dune estuary falcon glacier heron indigo juniper kelp lagoon marble nimbus opal"
+).split()
 BASE_DATE = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
 
 
@@ -24,7 +30,9 @@ def article(
     """An article about ``topic``: its words rotated by ``number`` so each text differs."""
     words = TOPICS[topic]
     rotated = words[number % len(words) :] + words[: number % len(words)]
-    body = " ".join(rotated[:7] + FILLER[number % 4 : number % 4 + 5] + rotated[2:6])
+    start = (number * 7 + len(topic) * 3) % len(OWN_WORDS)
+    own = (OWN_WORDS * 2)[start : start + 6]
+    body = " ".join(rotated[:5] + own + FILLER[number % 4 : number % 4 + 5] + rotated[2:4])
     if published_at == "auto":
         published_at = BASE_DATE + timedelta(days=number * 7 + len(topic))
     record: dict[str, Any] = {

@@ -259,7 +259,7 @@ CASES: list[tuple[str, str, str, dict[str, Any], int, str]] = [
         "body over the limit",
         "PUT",
         "/api/v1/articles/sleep-1",
-        {"json": {**GOOD, "body": "x" * 2048}, "headers": AUTH},
+        {"json": {**GOOD, "body": "x" * 8192}, "headers": AUTH},
         413,
         "payload_too_large",
     ),
@@ -268,7 +268,7 @@ CASES: list[tuple[str, str, str, dict[str, Any], int, str]] = [
 
 @pytest.fixture
 def limited(make_app: Any, admin: dict[str, str]) -> Flask:
-    app = make_app(MAX_CONTENT_LENGTH=1024)
+    app = make_app(MAX_CONTENT_LENGTH=4096)
     client = app.test_client()
     records = [article("sleep", number) for number in range(3)]
     assert client.post("/api/v1/articles", json=records, headers=admin).status_code == 200
@@ -305,7 +305,7 @@ def test_invalid_bulk_lists_each_bad_item_by_index(limited: Flask, admin: dict[s
 
 def test_authentication_is_checked_before_the_body(limited: Flask) -> None:
     response = limited.test_client().put(
-        "/api/v1/articles/x", data="x" * 4096, content_type="application/json"
+        "/api/v1/articles/x", data="x" * 8192, content_type="application/json"
     )
     assert response.status_code == 401
 

@@ -54,7 +54,8 @@ def test_neighbours_match_brute_force_cosine() -> None:
     dense = (matrix @ matrix.T).toarray()
     np.fill_diagonal(dense, 0)
     for block_size, n_jobs in ((7, 1), (50, 2), (500, 1)):
-        neighbours, scores = top_neighbours(matrix, 5, block_size=block_size, n_jobs=n_jobs)
+        neighbours, scores, cosines = top_neighbours(matrix, 5, block_size=block_size, n_jobs=n_jobs)
+        np.testing.assert_array_equal(scores, cosines)
         for row in range(matrix.shape[0]):
             valid = neighbours[row] >= 0
             expected = np.sort(dense[row][dense[row] > 0])[::-1][:5]
@@ -67,7 +68,7 @@ def test_related_documents_are_the_same_topic() -> None:
     index = RelatedIndex(n_neighbors=3).fit(documents(6))
     for row, article_id in enumerate(index.ids_):
         topic = article_id.split("-")[0]
-        assert [other.split("-")[0] for other, _ in index.neighbours(row)] == [topic] * 3
+        assert [other.id.split("-")[0] for other in index.neighbours(row)] == [topic] * 3
 
 
 def test_title_terms_weigh_more_than_body_terms() -> None:
@@ -79,7 +80,7 @@ def test_title_terms_weigh_more_than_body_terms() -> None:
     ]
     index = RelatedIndex(n_neighbors=2, min_df=1).fit(docs)
     query = Document("q", "Zebra", "zebra herds")
-    assert [article_id for article_id, _ in index.similar_to(query)][:2] == ["in-title", "in-body"]
+    assert [neighbour.id for neighbour in index.similar_to(query)][:2] == ["in-title", "in-body"]
 
 
 def test_tiny_and_odd_corpora_still_fit() -> None:
@@ -103,7 +104,7 @@ def test_artifact_round_trip_is_memory_mapped(tmp_path: Path) -> None:
     assert loaded.version == "v1" and loaded.fingerprint == "f" and loaded.articles == 16
     assert isinstance(loaded.index.neighbours_, np.memmap)
     assert loaded.index.neighbours(0) == index.neighbours(0)
-    assert [n for n, _ in loaded.index.similar_to(documents()[0])][:3] == [n for n, _ in index.neighbours(0)]
+    assert [n.id for n in loaded.index.similar_to(documents()[0])][:3] == [n.id for n in index.neighbours(0)]
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ def every_listed_id(body: dict[str, Any]) -> list[list[str]]:
 def test_three_sections_with_index_metadata(seeded: Flask, client: FlaskClient) -> None:
     for article_id in ("sleep-0", "running-2"):
         client.post(f"/api/v1/articles/{article_id}/views")
-    body = recommendations(client, "sleep-1")
+    body = recommendations(client, "sleep-1", distinct="false")
     assert body["article"] == {
         "id": "sleep-1",
         "title": body["article"]["title"],
@@ -45,7 +45,7 @@ def test_three_sections_with_index_metadata(seeded: Flask, client: FlaskClient) 
         "sleep-0",
     ]
     assert set(body["index"]) == {"version", "built_at"}
-    assert set(body["related"][0]) == {"id", "title", "url", "published_at", "score"}
+    assert set(body["related"][0]) == {"id", "title", "url", "published_at", "score", "reason", "terms"}
     assert set(body["latest"][0]) == {"id", "title", "url", "published_at"}
     assert set(body["popular"][0]) == {"id", "title", "url", "published_at", "views"}
 
@@ -95,7 +95,7 @@ def test_deleted_article_leaves_every_list_at_once(
     seeded: Flask, client: FlaskClient, admin: dict[str, str]
 ) -> None:
     client.post("/api/v1/articles/running-1/views")
-    before = recommendations(client, "running-0", limit=50, window="all")
+    before = recommendations(client, "running-0", limit=50, window="all", distinct="false")
     assert all("running-1" in listed for listed in every_listed_id(before))
     assert client.delete("/api/v1/articles/running-1", headers=admin).status_code == 204
     after = recommendations(client, "running-0", limit=50, window="all")
@@ -136,7 +136,7 @@ def test_popular_counts_only_views_inside_the_window(seeded: Flask, client: Flas
 def test_limit_applies_to_each_section(seeded: Flask, client: FlaskClient, limit: int) -> None:
     for article_id in ("sleep-0", "sleep-2", "running-0", "running-1", "baking-0"):
         client.post(f"/api/v1/articles/{article_id}/views")
-    body = recommendations(client, "garden-0", limit=limit)
+    body = recommendations(client, "garden-0", limit=limit, distinct="false")
     assert len(body["related"]) == min(limit, 15)
     assert len(body["latest"]) == min(limit, 15)
     assert len(body["popular"]) == min(limit, 5)
@@ -184,7 +184,7 @@ def test_before_any_index_related_is_empty_and_lists_still_served(
     for number in range(3):
         client.put(f"/api/v1/articles/sleep-{number}", json=article("sleep", number), headers=admin)
     client.post("/api/v1/articles/sleep-2/views")
-    body = recommendations(client, "sleep-0")
+    body = recommendations(client, "sleep-0", distinct="false")
     assert body["related"] == [] and body["index"] is None
     assert ids(body["latest"]) == ["sleep-2", "sleep-1"]
     assert ids(body["popular"]) == ["sleep-2"]

@@ -9,12 +9,12 @@ from flask import Blueprint, Response, current_app, request
 
 from service.api.auth import admin_required
 from service.api.body import json_body
-from service.api.params import choice, integer
+from service.api.params import boolean, choice, integer
 from service.articles import Article, ArticleValidationError, parse_article
 from service.bots import is_bot
 from service.errors import ArticleNotFound, InvalidArticle, InvalidParameter
 from service.index_holder import get_index_holder
-from service.recommendations import RecommendationRequest, parse_sections, recommend
+from service.recommendations import RecommendationRequest, Recommender, RelatedPolicy, parse_sections
 from service.store import get_store
 from service.windows import WINDOWS
 
@@ -43,9 +43,14 @@ def recommendations(article_id: str) -> dict[str, Any]:
         sections = parse_sections(request.args.get("sections"))
     except ValueError as error:
         raise InvalidParameter(str(error), details={"parameter": "sections"}) from None
+    max_age_days = integer(request.args, "max_age_days", default=0, low=1, high=36_500) or None
+    distinct = boolean(request.args, "distinct", default=True)
     article = _article_or_404(article_id)
-    query = RecommendationRequest(article_id, tuple(sections), limit, window)
-    return recommend(get_store(), get_index_holder().current(), article, query, now=_now())
+    query = RecommendationRequest(article_id, tuple(sections), limit, window, max_age_days, distinct)
+    policy = RelatedPolicy.from_config(current_app.config)
+    return Recommender(get_store(), get_index_holder().current(), policy, now=_now()).recommend(
+        article, query
+    )
 
 
 @blueprint.post("/<article_id>/views")

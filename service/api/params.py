@@ -30,3 +30,16 @@ def choice(args: Mapping[str, str], name: str, *, default: str, allowed: Collect
     if raw not in allowed:
         raise InvalidParameter(f"{name} must be one of {', '.join(allowed)}.", details={"parameter": name})
     return raw
+
+
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def boolean(args: Mapping[str, str], name: str, *, default: bool) -> bool:
+    """``args[name]`` as ``true``/``false`` (or ``1``/``0``, ``yes``/``no``), or ``default``."""
+    raw = args.get(name)
+    if raw is None:
+        return default
+    if raw.lower() not in _TRUE + _FALSE:
+        raise InvalidParameter(f"{name} must be true or false.", details={"parameter": name})
+    return raw.lower() in _TRUE

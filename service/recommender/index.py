@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -11,7 +13,13 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 from sklearn.preprocessing import normalize
 
 from service.recommender.document import Document
-from service.recommender.neighbours import ProgressCallback, blend_latent, top_k_rows, top_neighbours
+from service.recommender.neighbours import (
+    ProgressCallback,
+    blend_latent,
+    duplicate_groups,
+    top_k_rows,
+    top_neighbours,
+)
 from service.recommender.text import strip_html
 
 # Below this many documents the document-frequency cut-offs would remove most of the
@@ -19,8 +27,23 @@ from service.recommender.text import strip_html
 _SMALL_CORPUS = 20
 # Latent components need enough documents to be more than noise.
 _MIN_LATENT_DOCUMENTS = 200
+# latent_weight="auto": the weight grows from 0 to _AUTO_LATENT_WEIGHT as the share of tf-idf
+# variance the components explain grows over _AUTO_VARIANCE. Topical corpora (news sections,
+# health sites) are well summarised by a few dozen components and gain from them; corpora of
+# many small specific subjects (reviews of thousands of films) are not, and lose.
+_AUTO_LATENT_WEIGHT = 0.35
+_AUTO_VARIANCE = (0.04, 0.10)
+_WORD = re.compile(r"\w+")
 
 Vectorizer = tuple[CountVectorizer, TfidfTransformer]
+
+
+class Neighbour(NamedTuple):
+    """A similar article: ``score`` ranks it (the blend), ``cosine`` is its tf-idf cosine."""
+
+    id: str
+    score: float
+    cosine: float
 
 
 class IndexNotFitted(RuntimeError):
@@ -54,8 +77,15 @@ class RelatedIndex:
 
     Latent components (LSA: a truncated SVD of the tf-idf matrix, fitted on at most
     ``latent_sample`` rows) re-rank each article's ``n_neighbors`` candidates by
-    ``(1 - latent_weight) · tf-idf cosine + latent_weight · latent cosine``: topical
-    neighbours that share few exact words move up, one-word coincidences move down.
+    ``(1 - w) · tf-idf cosine + w · latent cosine``: topical neighbours that share few exact
+    words move up, one-word coincidences move down. ``latent_weight="auto"`` sets ``w`` from
+    how much of the corpus the components explain (``latent_weight_`` after fitting).
+
+    A title that only repeats the opening of its body (as in feeds whose "title" is the first
+    sentence) is not weighted again.
+
+    Articles whose tf-idf cosine reaches ``duplicate_threshold`` are near-duplicates (the
+    same story filed twice); ``groups_`` joins them so that lists can show one of each.
     """
 
     def __init__(
@@ -69,13 +99,14 @@ class RelatedIndex:
         stop_words: str | None = "english",
         n_neighbors: int = 64,
         n_components: int = 64,
-        latent_weight: float = 0.5,
+        latent_weight: float | str = "auto",
         latent_sample: int = 20_000,
         random_state: int = 0,
-        query_terms: int | None = 20,
-        candidate_max_df: float = 0.05,
-        pool: int = 128,
+        query_terms: int | None = 16,
+        candidate_max_df: float = 0.03,
+        pool: int = 96,
         exact_below: int = 20_000,
+        duplicate_threshold: float = 0.8,
         block_size: int = 512,
         n_jobs: int | None = 1,
     ) -> None:
@@ -94,13 +125,15 @@ class RelatedIndex:
         self.candidate_max_df = candidate_max_df
         self.pool = pool
         self.exact_below = exact_below
+        self.duplicate_threshold = duplicate_threshold
         self.block_size = block_size
         self.n_jobs = n_jobs
 
     _PARAMS = (
         "title_weight", "label_weight", "min_df", "max_df", "max_features", "stop_words",
         "n_neighbors", "n_components", "latent_weight", "latent_sample", "random_state",
-        "query_terms", "candidate_max_df", "pool", "exact_below", "block_size", "n_jobs",
+        "query_terms", "candidate_max_df", "pool", "exact_below", "duplicate_threshold",
+        "block_size", "n_jobs",
     )  # fmt: skip
 
     def get_params(self) -> dict[str, object]:
@@ -117,20 +150,22 @@ class RelatedIndex:
         self.label_vectorizer_, label_block = self._fit_labels(documents)
         self.matrix_ = _combine([text_block, label_block], len(documents))
         self.svd_ = self._fit_latent(self.matrix_)
-        self.latent_ = None if self.svd_ is None else self._latent(self.matrix_)
+        self.latent_weight_ = self._resolve_latent_weight()
+        self.latent_ = None if self.svd_ is None or self.latent_weight_ <= 0 else self._latent(self.matrix_)
         exact = self.query_terms is None or len(documents) <= self.exact_below
-        self.neighbours_, self.scores_ = top_neighbours(
+        self.neighbours_, self.scores_, self.cosines_ = top_neighbours(
             self.matrix_,
             self.n_neighbors,
             block_size=self.block_size,
             n_jobs=self.n_jobs,
             progress=progress,
             latent=self.latent_,
-            latent_weight=self.latent_weight,
+            latent_weight=self.latent_weight_,
             query_terms=None if exact else self.query_terms,
             candidate_max_df=self.candidate_max_df,
             pool=self.pool,
         )
+        self.groups_ = duplicate_groups(self.neighbours_, self.cosines_, self.duplicate_threshold)
         return self
 
     def _fit_text(self, documents: Sequence[Document]) -> tuple[Vectorizer | None, sp.csr_matrix | None]:
@@ -165,8 +200,11 @@ class RelatedIndex:
     ) -> sp.csr_matrix:
         if self.title_weight == 1.0:
             return counts
+        extra = np.array(
+            [0.0 if _title_repeats_body(d) else self.title_weight - 1.0 for d in documents], dtype=np.float32
+        )
         title_counts = counter.transform([document.title for document in documents])
-        return (counts + (self.title_weight - 1.0) * title_counts).tocsr()
+        return (counts + sp.diags(extra) @ title_counts).tocsr()
 
     def _fit_labels(self, documents: Sequence[Document]) -> tuple[Vectorizer | None, sp.csr_matrix | None]:
         labels = [document_labels(document) for document in documents]
@@ -177,9 +215,18 @@ class RelatedIndex:
         tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
         return (counter, tfidf), self.label_weight * tfidf.transform(counts)
 
+    def _resolve_latent_weight(self) -> float:
+        if self.svd_ is None:
+            return 0.0
+        if self.latent_weight != "auto":
+            return float(self.latent_weight)
+        low, high = _AUTO_VARIANCE
+        explained = float(self.svd_.explained_variance_ratio_.sum())
+        return _AUTO_LATENT_WEIGHT * min(max((explained - low) / (high - low), 0.0), 1.0)
+
     def _fit_latent(self, matrix: sp.csr_matrix) -> TruncatedSVD | None:
         n_rows, n_features = matrix.shape
-        if self.latent_weight <= 0 or n_rows < _MIN_LATENT_DOCUMENTS or n_features <= self.n_components:
+        if self.latent_weight == 0 or n_rows < _MIN_LATENT_DOCUMENTS or n_features <= self.n_components:
             return None
         sample = matrix
         if n_rows > self.latent_sample:
@@ -226,14 +273,19 @@ class RelatedIndex:
             rows = self._rows = {article_id: row for row, article_id in enumerate(self.ids_)}
         return rows.get(article_id)
 
-    def neighbours(self, row: int) -> list[tuple[str, float]]:
+    def neighbours(self, row: int) -> list[Neighbour]:
         """The precomputed neighbours of an indexed row, best first."""
         self._check_fitted()
         # tolist() first: indexing a memory-mapped row element by element is slow.
-        columns, scores = self.neighbours_[row].tolist(), self.scores_[row].tolist()
-        return [(self.ids_[column], score) for column, score in zip(columns, scores) if column >= 0]
+        columns = self.neighbours_[row].tolist()
+        scores, cosines = self.scores_[row].tolist(), self.cosines_[row].tolist()
+        return [
+            Neighbour(self.ids_[column], score, cosine)
+            for column, score, cosine in zip(columns, scores, cosines)
+            if column >= 0
+        ]
 
-    def similar_to(self, document: Document, k: int | None = None) -> list[tuple[str, float]]:
+    def similar_to(self, document: Document, k: int | None = None) -> list[Neighbour]:
         """Neighbours of a document that is not (or no longer) indexed: one sparse product."""
         self._check_fitted()
         k = self.n_neighbors if k is None else k
@@ -243,17 +295,52 @@ class RelatedIndex:
         if own_row is not None:
             similarities[0, own_row] = 0.0
         columns, scores = top_k_rows(similarities, k)
+        cosines = scores
         if self.latent_ is not None:
-            columns, scores = blend_latent(
-                columns, scores, self._latent(vector), self.latent_, self.latent_weight
+            columns, scores, cosines = blend_latent(
+                columns, scores, self._latent(vector), self.latent_, self.latent_weight_
             )
         return [
-            (self.ids_[column], float(score)) for column, score in zip(columns[0], scores[0]) if column >= 0
+            Neighbour(self.ids_[column], float(score), float(cosine))
+            for column, score, cosine in zip(columns[0], scores[0], cosines[0])
+            if column >= 0
         ]
+
+    def group_of(self, article_id: str) -> int | None:
+        """The near-duplicate group of an indexed article."""
+        row = self.row_of(article_id)
+        return None if row is None else int(self.groups_[row])
+
+    def vector_of(self, document: Document) -> sp.csr_matrix:
+        """The indexed vector of ``document`` when it is current, else a fresh one."""
+        row = self.row_of(document.id)
+        if row is not None and self.content_hashes_[row] == document.content_hash():
+            return self.matrix_[row]
+        return self.transform([document])
+
+    def shared_terms(self, vector: sp.csr_matrix, article_id: str, n: int = 3) -> list[str]:
+        """The ``n`` words that add most to the cosine of ``vector`` with an indexed article."""
+        row = self.row_of(article_id)
+        if row is None or self.text_vectorizer_ is None:
+            return []
+        product = vector.multiply(self.matrix_[row]).tocsr()
+        names = self._term_names()
+        in_text = product.indices < len(names)
+        indices, values = product.indices[in_text], product.data[in_text]
+        best = indices[np.argsort(-values, kind="stable")[:n]]
+        return [str(names[index]) for index in best]
+
+    def _term_names(self) -> np.ndarray:
+        names = getattr(self, "_names", None)
+        if names is None:
+            assert self.text_vectorizer_ is not None
+            names = self._names = self.text_vectorizer_[0].get_feature_names_out()
+        return names
 
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
         state.pop("_rows", None)  # rebuilt on first use
+        state.pop("_names", None)
         return state
 
 
@@ -264,6 +351,15 @@ def _combine(blocks: Sequence[sp.csr_matrix | None], n_rows: int) -> sp.csr_matr
         return sp.csr_matrix((n_rows, 0), dtype=np.float32)
     matrix = sp.hstack(present, format="csr", dtype=np.float32)
     return normalize(matrix, norm="l2", copy=False).astype(np.float32)
+
+
+def _title_repeats_body(document: Document) -> bool:
+    """Whether the title's words are the first words of the body (a cut first sentence)."""
+    title = _WORD.findall(document.title.lower())
+    if not title:
+        return False
+    opening = _WORD.findall(document.body[: len(document.title) * 2 + 50].lower())
+    return opening[: len(title)] == title
 
 
 def _text_of(document: Document) -> str:

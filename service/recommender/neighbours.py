@@ -48,12 +48,13 @@ def blend_latent(
     query_latent: np.ndarray,
     latent: np.ndarray,
     weight: float,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Re-rank candidates by ``(1 - weight) · tf-idf cosine + weight · latent cosine``.
 
     ``columns``/``scores`` are per-row candidates (``-1`` pads), ``query_latent`` the rows'
     latent vectors and ``latent`` every document's; all latent vectors are L2-normalised.
-    Candidates whose blended score is not positive are dropped.
+    Candidates whose blended score is not positive are dropped. Returns ``(columns,
+    blended scores, tf-idf cosines)``, best blended first.
     """
     valid = columns >= 0
     candidate_latent = latent[np.where(valid, columns, 0)]
@@ -62,10 +63,12 @@ def blend_latent(
     order = np.argsort(-blended, axis=1, kind="stable")
     columns = np.take_along_axis(columns, order, axis=1)
     blended = np.take_along_axis(blended, order, axis=1).astype(np.float32)
+    cosines = np.take_along_axis(scores, order, axis=1).astype(np.float32)
     empty = blended <= 0
     columns[empty] = -1
     blended[empty] = 0.0
-    return columns, blended
+    cosines[empty] = 0.0
+    return columns, blended, cosines
 
 
 def top_terms(matrix: sp.csr_matrix, per_row: int) -> sp.csr_matrix:
@@ -124,7 +127,7 @@ def _block_pruned(
     pool: int,
     latent: np.ndarray | None,
     latent_weight: float,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     candidates = _pool_from_sparse((queries @ postings).tocsr(), offset, pool)
     rows = np.arange(offset, offset + queries.shape[0])
     scores = exact_scores(matrix, rows, candidates)
@@ -134,8 +137,8 @@ def _block_pruned(
     columns[scores <= 0] = -1
     scores[scores <= 0] = 0.0
     if latent is not None and latent_weight > 0:
-        columns, scores = blend_latent(columns, scores, latent[rows], latent, latent_weight)
-    return columns, scores
+        return blend_latent(columns, scores, latent[rows], latent, latent_weight)
+    return columns, scores, scores.copy()
 
 
 def _block_neighbours(
@@ -146,15 +149,15 @@ def _block_neighbours(
     *,
     latent: np.ndarray | None,
     latent_weight: float,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     similarities = (rows @ transposed).toarray()
     block = np.arange(similarities.shape[0])
     similarities[block, block + offset] = 0.0  # an article is never its own neighbour
     columns, scores = top_k_rows(similarities, k)
     if latent is not None and latent_weight > 0:
         query_latent = latent[offset : offset + similarities.shape[0]]
-        columns, scores = blend_latent(columns, scores, query_latent, latent, latent_weight)
-    return columns, scores
+        return blend_latent(columns, scores, query_latent, latent, latent_weight)
+    return columns, scores, scores.copy()
 
 
 def top_neighbours(
@@ -169,8 +172,11 @@ def top_neighbours(
     query_terms: int | None = None,
     candidate_max_df: float = 0.05,
     pool: int = 128,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's ``k`` most similar other rows: ``(neighbours, scores)``, both ``n × k``.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's ``k`` most similar other rows: ``(neighbours, scores, cosines)``, each ``n × k``.
+
+    ``scores`` rank the neighbours; ``cosines`` are their tf-idf cosines (the same values
+    without ``latent``).
 
     With ``query_terms`` unset the search is exact: every row is multiplied with the whole
     matrix. With ``query_terms=m``, candidates come from each row's ``m`` strongest terms
@@ -183,8 +189,9 @@ def top_neighbours(
     k = max(0, min(k, n_rows - 1))
     neighbours = np.full((n_rows, k), -1, np.int32)
     scores = np.zeros((n_rows, k), np.float32)
+    cosines = np.zeros((n_rows, k), np.float32)
     if n_rows == 0 or k == 0:
-        return neighbours, scores
+        return neighbours, scores, cosines
     starts = range(0, n_rows, block_size)
     if query_terms is None:
         transposed = matrix.T.tocsr()
@@ -220,10 +227,31 @@ def top_neighbours(
             for start in starts
         )
     results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-    for start, (block_neighbours, block_scores) in zip(starts, results):
+    for start, (block_neighbours, block_scores, block_cosines) in zip(starts, results):
         stop = start + block_neighbours.shape[0]
         neighbours[start:stop] = block_neighbours
         scores[start:stop] = block_scores
+        cosines[start:stop] = block_cosines
         if progress is not None:
             progress(stop, n_rows)
-    return neighbours, scores
+    return neighbours, scores, cosines
+
+
+def duplicate_groups(neighbours: np.ndarray, cosines: np.ndarray, threshold: float) -> np.ndarray:
+    """Near-duplicate groups: rows joined (transitively) by a tf-idf cosine ≥ ``threshold``.
+
+    Returns one group id per row: the smallest row of its group (its own row when alone).
+    """
+    parent = np.arange(neighbours.shape[0])
+
+    def root(row: int) -> int:
+        while parent[row] != row:
+            parent[row] = parent[parent[row]]
+            row = parent[row]
+        return int(row)
+
+    for row, column in zip(*np.nonzero((cosines >= threshold) & (neighbours >= 0))):
+        a, b = root(int(row)), root(int(neighbours[row, column]))
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    return np.array([root(row) for row in range(len(parent))], dtype=np.int32)

@@ -9,12 +9,25 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.store.articles import ArticleRepository, ArticleSummary, UpsertCounts
+from service.store.editorial import ArticleEditorial, EditorialRepository, SiteExclusions
 from service.store.engine import make_engine
 from service.store.jobs import Job, JobRepository
+from service.store.overlay import OverlayEntry, OverlayRepository
 from service.store.schema import metadata
 from service.store.views import ViewRepository, ViewStats
 
-__all__ = ["ArticleSummary", "Job", "Store", "UpsertCounts", "ViewStats", "get_store", "init_app"]
+__all__ = [
+    "ArticleEditorial",
+    "ArticleSummary",
+    "Job",
+    "OverlayEntry",
+    "SiteExclusions",
+    "Store",
+    "UpsertCounts",
+    "ViewStats",
+    "get_store",
+    "init_app",
+]
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +40,8 @@ class Store:
         self.articles = ArticleRepository(engine)
         self.views = ViewRepository(engine)
         self.jobs = JobRepository(engine)
+        self.editorial = EditorialRepository(engine)
+        self.overlay = OverlayRepository(engine)
 
     @classmethod
     def from_url(cls, url: str) -> Store:

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, bindparam, delete, func, select
+from sqlalchemy import Engine, Row, bindparam, case, delete, func, select
 
 from service.articles import Article, isoformat
 from service.store.engine import upsert, write_transaction
-from service.store.schema import UNDATED, articles
+from service.store.schema import UNDATED, article_tags, articles
 
 # Enough ids per IN (...) to stay far below every driver's parameter limit.
 _CHUNK = 500
@@ -20,12 +20,15 @@ _CHUNK = 500
 
 @dataclass(frozen=True)
 class ArticleSummary:
-    """What a list shows of an article."""
+    """What a list shows of an article, and what list rules need to know of it."""
 
     id: str
     title: str
     url: str | None
     published_at: datetime | None
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+    content_hash: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,11 +45,22 @@ class UpsertCounts:
     updated: int
 
 
-_SUMMARY_COLUMNS = (articles.c.id, articles.c.title, articles.c.url, articles.c.published_at)
+SUMMARY_COLUMNS = (
+    articles.c.id,
+    articles.c.title,
+    articles.c.url,
+    articles.c.published_at,
+    articles.c.category,
+    articles.c.tags,
+    articles.c.content_hash,
+)
 
 
-def _summary(row: Row[Any, Any, Any, Any]) -> ArticleSummary:
-    return ArticleSummary(row.id, row.title, row.url, row.published_at)
+def summary_of(row: Any) -> ArticleSummary:
+    """An :class:`ArticleSummary` from a row with :data:`SUMMARY_COLUMNS`."""
+    return ArticleSummary(
+        row.id, row.title, row.url, row.published_at, row.category, tuple(row.tags or ()), row.content_hash
+    )
 
 
 def _article(row: Row[Any]) -> Article:
@@ -106,6 +120,15 @@ class ArticleRepository:
             ]
             for start in range(0, len(rows), _CHUNK):
                 upsert(connection, articles, rows[start : start + _CHUNK], keys=["id"], keep=["created_at"])
+            for chunk in _chunks(ids):
+                connection.execute(delete(article_tags).where(article_tags.c.article_id.in_(chunk)))
+            tag_rows = [
+                {"article_id": article_id, "tag": tag}
+                for article_id in ids
+                for tag in dict.fromkeys(tag.lower() for tag in latest[article_id].tags)
+            ]
+            for start in range(0, len(tag_rows), _CHUNK):
+                connection.execute(article_tags.insert(), tag_rows[start : start + _CHUNK])
         return UpsertCounts(created=len(ids) - len(existing), updated=len(existing))
 
     def get(self, article_id: str) -> Article | None:
@@ -136,7 +159,7 @@ class ArticleRepository:
         """Published articles, newest first; undated ones after every dated one."""
         excluded = set(exclude)
         query = (
-            select(*_SUMMARY_COLUMNS)
+            select(*SUMMARY_COLUMNS)
             .where(published_by(now))
             .order_by(*NEWEST_FIRST)
             .limit(bindparam("limit"))
@@ -147,17 +170,65 @@ class ArticleRepository:
         parameters = {"limit": limit + len(excluded), "offset": offset}
         with self.engine.connect() as connection:
             rows = connection.execute(query, parameters)
-            return [_summary(row) for row in rows if row.id not in excluded][:limit]
+            return [summary_of(row) for row in rows if row.id not in excluded][:limit]
+
+    def in_category(
+        self, category: str, *, limit: int, now: datetime, exclude: Iterable[str] = ()
+    ) -> list[ArticleSummary]:
+        """Published articles of ``category``, newest first."""
+        excluded = set(exclude)
+        query = (
+            select(*SUMMARY_COLUMNS)
+            .where(articles.c.category == category, published_by(now))
+            .order_by(*NEWEST_FIRST)
+            .limit(bindparam("limit"))
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query, {"limit": limit + len(excluded)})
+            return [summary_of(row) for row in rows if row.id not in excluded][:limit]
+
+    def sharing_tags(
+        self, tags: Iterable[str], *, limit: int, now: datetime, exclude: Iterable[str] = ()
+    ) -> list[ArticleSummary]:
+        """Published articles sharing any of ``tags``: most shared tags first, then newest."""
+        wanted = list(dict.fromkeys(tag.lower() for tag in tags))
+        if not wanted:
+            return []
+        excluded = set(exclude)
+        shared = func.count().label("shared")
+        query = (
+            select(*SUMMARY_COLUMNS, shared)
+            .join(article_tags, article_tags.c.article_id == articles.c.id)
+            .where(article_tags.c.tag.in_(bindparam("tags", expanding=True)), published_by(now))
+            .group_by(articles.c.id)  # the key: other columns of articles depend on it
+            .order_by(shared.desc(), *NEWEST_FIRST)
+            .limit(bindparam("limit"))
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query, {"tags": wanted, "limit": limit + len(excluded)})
+            return [summary_of(row) for row in rows if row.id not in excluded][:limit]
+
+    def changes_since(self, moment: datetime) -> tuple[int, int, int]:
+        """``(total, created, updated)``: articles now, and those created or changed after ``moment``."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(case((articles.c.created_at > moment, 1), else_=0)), 0),
+                    func.coalesce(func.sum(case((articles.c.updated_at > moment, 1), else_=0)), 0),
+                )
+            ).one()
+        return int(row[0]), int(row[1]), int(row[2])
 
     def published_summaries(self, ids: Sequence[str], *, now: datetime) -> dict[str, ArticleSummary]:
         """The published articles among ``ids``, by id (deleted and future ones are absent)."""
         found: dict[str, ArticleSummary] = {}
-        query = select(*_SUMMARY_COLUMNS).where(
+        query = select(*SUMMARY_COLUMNS).where(
             articles.c.id.in_(bindparam("ids", expanding=True)), published_by(now)
         )
         with self.engine.connect() as connection:
             for chunk in _chunks(list(ids)):
-                found.update((row.id, _summary(row)) for row in connection.execute(query, {"ids": chunk}))
+                found.update((row.id, summary_of(row)) for row in connection.execute(query, {"ids": chunk}))
         return found
 
     def iter_all(self, batch_size: int = 2000) -> Iterator[Article]:

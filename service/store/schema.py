@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -62,6 +63,52 @@ articles = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_articles_listed_at", "listed_at", "id"),
+    Index("ix_articles_category", "category", "listed_at"),
+)
+
+
+def _article_key(name: str, **kwargs: object) -> Column[str]:
+    return Column(name, String(200), ForeignKey("articles.id", ondelete="CASCADE"), **kwargs)  # type: ignore[arg-type]
+
+
+# Lower-cased tags, one row each: "articles sharing a tag" is an indexed query everywhere.
+article_tags = Table(
+    "article_tags",
+    metadata,
+    _article_key("article_id", primary_key=True),
+    Column("tag", String(200), primary_key=True),
+    Index("ix_article_tags_tag", "tag"),
+)
+
+# Editorial control of one article's related list.
+article_editorial = Table(
+    "article_editorial",
+    metadata,
+    _article_key("article_id", primary_key=True),
+    Column("pinned", JSON, nullable=False),  # ids shown first, in this order
+    Column("excluded", JSON, nullable=False),  # ids never shown
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Site-wide exclusions: articles in these categories or with these tags are in no list.
+site_exclusions = Table(
+    "site_exclusions",
+    metadata,
+    Column("kind", String(16), primary_key=True),  # "category" or "tag"
+    Column("value", String(200), primary_key=True),  # lower-cased
+)
+
+# Neighbours learned since the last build: a new or edited article enters the lists of the
+# articles it is most similar to at once, without a rebuild. Cleared by the next build.
+neighbour_overlay = Table(
+    "neighbour_overlay",
+    metadata,
+    _article_key("article_id", primary_key=True),
+    _article_key("neighbour_id", primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("cosine", Float, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_neighbour_overlay_neighbour", "neighbour_id"),
 )
 
 # Views per article per UTC hour: fine enough for a true "last 24 hours", small enough to sum.

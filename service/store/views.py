@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, select
 
-from service.store.articles import NEWEST_FIRST, ArticleSummary, published_by
+from service.store.articles import NEWEST_FIRST, SUMMARY_COLUMNS, ArticleSummary, published_by, summary_of
 from service.store.engine import upsert, write_transaction
 from service.store.schema import article_views, articles
 from service.windows import floor_hour
@@ -65,12 +65,10 @@ class ViewRepository:
         """Published articles with views since ``since``, most viewed first, ties to the newer."""
         views = func.sum(article_views.c.views).label("views")
         query = (
-            select(articles.c.id, articles.c.title, articles.c.url, articles.c.published_at, views)
+            select(*SUMMARY_COLUMNS, views)
             .join(articles, articles.c.id == article_views.c.article_id)
             .where(published_by(now))
-            .group_by(
-                articles.c.id, articles.c.title, articles.c.url, articles.c.published_at, articles.c.listed_at
-            )
+            .group_by(articles.c.id)  # the key: other columns of articles depend on it
             .order_by(views.desc(), *NEWEST_FIRST)
             .limit(bindparam("limit"))
         )
@@ -79,11 +77,9 @@ class ViewRepository:
         excluded = set(exclude)
         with self.engine.connect() as connection:
             rows = connection.execute(query, {"limit": limit + len(excluded)})
-            return [
-                ViewedArticle(ArticleSummary(row.id, row.title, row.url, row.published_at), int(row.views))
-                for row in rows
-                if row.id not in excluded
-            ][:limit]
+            return [ViewedArticle(summary_of(row), int(row.views)) for row in rows if row.id not in excluded][
+                :limit
+            ]
 
     def stats(self, *, since: datetime | None, now: datetime, limit: int) -> ViewStats:
         """Totals, the most viewed articles and a zero-filled daily series for a window."""

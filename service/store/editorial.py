@@ -1,0 +1,79 @@
+"""Editorial control: per-article pins and exclusions, site-wide excluded categories and tags."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete, select
+
+from service.store.engine import upsert, write_transaction
+from service.store.schema import article_editorial, site_exclusions
+
+
+@dataclass(frozen=True)
+class ArticleEditorial:
+    """Related ids an editor pinned (shown first, in order) and excluded (never shown)."""
+
+    pinned: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pinned": list(self.pinned), "excluded": list(self.excluded)}
+
+
+@dataclass(frozen=True)
+class SiteExclusions:
+    """Categories and tags (lower-cased) whose articles are in no list."""
+
+    categories: frozenset[str] = frozenset()
+    tags: frozenset[str] = frozenset()
+
+    def excludes(self, category: str | None, tags: Iterable[str]) -> bool:
+        if category is not None and category.lower() in self.categories:
+            return True
+        return any(tag.lower() in self.tags for tag in tags)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"categories": sorted(self.categories), "tags": sorted(self.tags)}
+
+
+class EditorialRepository:
+    """The ``article_editorial`` and ``site_exclusions`` tables."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def for_article(self, article_id: str) -> ArticleEditorial:
+        query = select(article_editorial).where(article_editorial.c.article_id == article_id)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return ArticleEditorial() if row is None else ArticleEditorial(list(row.pinned), list(row.excluded))
+
+    def set_for_article(self, article_id: str, editorial: ArticleEditorial, *, now: datetime) -> None:
+        with write_transaction(self.engine) as connection:
+            if not editorial.pinned and not editorial.excluded:
+                connection.execute(
+                    delete(article_editorial).where(article_editorial.c.article_id == article_id)
+                )
+                return
+            row = {"article_id": article_id, **editorial.to_json(), "updated_at": now}
+            upsert(connection, article_editorial, [row], keys=["article_id"])
+
+    def site(self) -> SiteExclusions:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(site_exclusions)).all()
+        return SiteExclusions(
+            categories=frozenset(row.value for row in rows if row.kind == "category"),
+            tags=frozenset(row.value for row in rows if row.kind == "tag"),
+        )
+
+    def set_site(self, exclusions: SiteExclusions) -> None:
+        rows = [{"kind": "category", "value": value} for value in exclusions.categories]
+        rows += [{"kind": "tag", "value": value} for value in exclusions.tags]
+        with write_transaction(self.engine) as connection:
+            connection.execute(delete(site_exclusions))
+            if rows:
+                connection.execute(site_exclusions.insert(), rows)

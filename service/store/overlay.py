@@ -1,0 +1,71 @@
+"""Neighbours learned since the last index build (see schema.neighbour_overlay)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, bindparam, delete, or_, select
+
+from service.store.engine import upsert, write_transaction
+from service.store.schema import neighbour_overlay
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class OverlayEntry:
+    article_id: str  # whose list it joins
+    neighbour_id: str  # the new or edited article
+    score: float
+    cosine: float
+
+
+class OverlayRepository:
+    """Reads and writes of the ``neighbour_overlay`` table."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def replace(self, changed: Sequence[str], entries: Sequence[OverlayEntry], *, now: datetime) -> None:
+        """Forget what was learned about ``changed`` articles, then record ``entries``."""
+        with write_transaction(self.engine) as connection:
+            for start in range(0, len(changed), _CHUNK):
+                chunk = list(changed[start : start + _CHUNK])
+                connection.execute(
+                    delete(neighbour_overlay).where(
+                        or_(
+                            neighbour_overlay.c.neighbour_id.in_(chunk),
+                            neighbour_overlay.c.article_id.in_(chunk),
+                        )
+                    )
+                )
+            rows = [
+                {
+                    "article_id": entry.article_id,
+                    "neighbour_id": entry.neighbour_id,
+                    "score": entry.score,
+                    "cosine": entry.cosine,
+                    "created_at": now,
+                }
+                for entry in entries
+            ]
+            for start in range(0, len(rows), _CHUNK):
+                upsert(
+                    connection,
+                    neighbour_overlay,
+                    rows[start : start + _CHUNK],
+                    keys=["article_id", "neighbour_id"],
+                )
+
+    def for_article(self, article_id: str) -> list[OverlayEntry]:
+        query = select(neighbour_overlay).where(neighbour_overlay.c.article_id == bindparam("article_id"))
+        with self.engine.connect() as connection:
+            rows = connection.execute(query, {"article_id": article_id}).all()
+        return [OverlayEntry(row.article_id, row.neighbour_id, row.score, row.cosine) for row in rows]
+
+    def clear_before(self, moment: datetime) -> None:
+        """Drop entries a build that started at ``moment`` has taken in."""
+        with write_transaction(self.engine) as connection:
+            connection.execute(delete(neighbour_overlay).where(neighbour_overlay.c.created_at < moment))
