@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import corpora
-from bench.metrics import precision_at_k
+from bench.metrics import precision_at_k, query_rows, served_neighbours
 from bench.peers import PEERS
 from bench.serving import http_load, lookup_latency
 from service.corpus import read_corpus
@@ -26,20 +25,24 @@ from service.recommender import RelatedIndex
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCALE_CORPUS = "imdb-reviews"
-MAX_QUERIES = 3000  # larger corpora are scored on a fixed random sample of articles
+
+
+def peer_scores(corpus: corpora.Corpus, rows: list[int]) -> dict[str, float]:
+    return {
+        name: precision_at_k(corpus, rows, peer(corpus.documents, rows, 5)) for name, peer in PEERS.items()
+    }
 
 
 def quality(corpus: corpora.Corpus, *, n_jobs: int) -> tuple[dict[str, float], RelatedIndex]:
-    rows = list(range(len(corpus.documents)))
-    if len(rows) > 20_000:
-        rows = sorted(random.Random(0).sample(rows, MAX_QUERIES))
+    rows = query_rows(len(corpus.documents))
     scores: dict[str, float] = {}
     started = time.perf_counter()
     index = RelatedIndex(n_jobs=n_jobs).fit(corpus.documents)
     scores["service_build_s"] = time.perf_counter() - started
-    scores["service"] = precision_at_k(corpus, rows, index.neighbours_[rows])
-    for name, peer in PEERS.items():
-        scores[name] = precision_at_k(corpus, rows, peer(corpus.documents, rows, 5))
+    scores["service"] = precision_at_k(corpus, rows, served_neighbours(index, rows))
+    scores["service_with_duplicates"] = precision_at_k(corpus, rows, index.neighbours_[rows])
+    scores["latent_weight"] = index.latent_weight_
+    scores.update(peer_scores(corpus, rows))
     return scores, index
 
 
@@ -75,6 +78,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         report["build"] = json.loads(build.stdout.strip().splitlines()[-1])
         print(f"build {SCALE_CORPUS}: {report['build']}", file=sys.stderr)
+        corpus = corpora.load(SCALE_CORPUS)
+        scores = {
+            key: report["build"][key] for key in ("service", "service_with_duplicates", "latent_weight")
+        }
+        scores.update(peer_scores(corpus, query_rows(len(corpus.documents))))
+        report["quality"][SCALE_CORPUS] = {
+            "label": corpus.label_name,
+            "documents": len(corpus.documents),
+            **scores,
+        }
 
     if largest is not None:
         report["lookup"] = {"articles": largest.size, **lookup_latency(largest)}
@@ -122,7 +135,7 @@ def render_table(report: dict[str, Any]) -> str:
             f"plain fit_transform {b['fit_transform_s']:.1f} s (ratio {b['ratio_to_fit_transform']:.2f}×); "
             f"NearestNeighbors brute cosine {b['nearest_neighbors_s']:.1f} s "
             f"(service {b['speedup_vs_nearest_neighbors']:.1f}× faster); peak RSS {b['peak_rss_mb']:.0f} MB "
-            f"(+ workers {b['peak_rss_children_mb']:.0f} MB)",
+            f"(with its worker processes {b['peak_rss_tree_mb']:.0f} MB)",
         ]
     if "lookup" in report:
         lookup = report["lookup"]

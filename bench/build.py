@@ -6,16 +6,64 @@ Run as a subprocess (``python -m bench.build NAME``) so that its peak memory is 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
+import threading
 import time
+from pathlib import Path
 
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.neighbors import NearestNeighbors
 
 from bench import corpora
+from bench.metrics import precision_at_k, query_rows, served_neighbours
 from bench.peers import texts_of
 from service.recommender import RelatedIndex
+
+
+def _tree_rss_mb(root: int) -> float:
+    """Resident memory of a process and all its descendants (loky workers), from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        pid = int(entry.name)
+        children.setdefault(int(fields.get("PPid", "0").strip()), []).append(pid)
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total / 1024
+
+
+class PeakMemory:
+    """Samples the RSS of this process tree every 0.2 s; ``peak_mb`` is the largest sum."""
+
+    def __init__(self) -> None:
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak_mb = max(self.peak_mb, _tree_rss_mb(os.getpid()))
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def measure(name: str, *, n_jobs: int = 2, nn_queries: int = 2000) -> dict[str, float]:
@@ -26,10 +74,10 @@ def measure(name: str, *, n_jobs: int = 2, nn_queries: int = 2000) -> dict[str, 
     fit_transform = time.perf_counter() - started
 
     started = time.perf_counter()
-    index = RelatedIndex(n_jobs=n_jobs).fit(documents)
+    with PeakMemory() as memory:
+        index = RelatedIndex(n_jobs=n_jobs).fit(documents)
     service = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
     queries = min(nn_queries, index.size)
     neighbours = NearestNeighbors(n_neighbors=6, metric="cosine", algorithm="brute", n_jobs=n_jobs)
@@ -46,7 +94,17 @@ def measure(name: str, *, n_jobs: int = 2, nn_queries: int = 2000) -> dict[str, 
         "ratio_to_fit_transform": service / fit_transform,
         "speedup_vs_nearest_neighbors": nearest / service,
         "peak_rss_mb": peak,
-        "peak_rss_children_mb": peak_children,
+        "peak_rss_tree_mb": memory.peak_mb,
+        "latent_weight": index.latent_weight_,
+        **_quality(corpus, index),
+    }
+
+
+def _quality(corpus: corpora.Corpus, index: RelatedIndex) -> dict[str, float]:
+    rows = query_rows(index.size)
+    return {
+        "service": precision_at_k(corpus, rows, served_neighbours(index, rows)),
+        "service_with_duplicates": precision_at_k(corpus, rows, index.neighbours_[rows]),
     }
 
 

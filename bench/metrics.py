@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -9,6 +10,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from bench.corpora import Corpus
+from service.recommender import RelatedIndex
 
 
 def precision_at_k(corpus: Corpus, queries: Sequence[int], neighbours: np.ndarray, k: int = 5) -> float:
@@ -41,3 +43,22 @@ def percentiles(samples: Sequence[float]) -> dict[str, float]:
         "p99": float(np.percentile(values, 99)),
         "n": len(values),
     }
+
+
+MAX_QUERIES = 3000  # larger corpora are scored on a fixed random sample of articles
+
+
+def query_rows(size: int) -> list[int]:
+    """Every article of a corpus, or a fixed random sample of a large one."""
+    if size <= 20_000:
+        return list(range(size))
+    return sorted(random.Random(0).sample(range(size), MAX_QUERIES))
+
+
+def served_neighbours(index: RelatedIndex, rows: Sequence[int], k: int = 5) -> np.ndarray:
+    """The service's similar list for each row: near-duplicates dropped, ``-1`` padded."""
+    result = np.full((len(rows), k), -1, np.int64)
+    for position, row in enumerate(rows):
+        chosen = index.distinct_neighbours(row, k, min_score=0.05)
+        result[position, : len(chosen)] = chosen
+    return result

@@ -41,7 +41,11 @@ def build_index(
     keep_artifacts: int = 3,
     progress: ProgressCallback | None = None,
 ) -> IndexArtifact:
-    """Build an index of every stored article, save it and publish it."""
+    """Build an index of every stored article, save it and publish it.
+
+    Neighbours learned since the last build (the overlay) that this build has read are cleared.
+    """
+    started = utcnow()
     documents = [article.to_document() for article in store.articles.iter_all()]
     index = RelatedIndex(**(params or {})).fit(documents, progress=progress)
     built_at = utcnow()
@@ -53,6 +57,7 @@ def build_index(
         fingerprint=corpus_fingerprint(zip(index.ids_, index.content_hashes_)),
     )
     publish(model_dir, artifact)
+    store.overlay.clear_before(started)
     prune_artifacts(model_dir, keep=keep_artifacts)
     log.info("published index %s with %d articles", artifact.version, artifact.articles)
     return artifact

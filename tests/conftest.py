@@ -77,6 +77,7 @@ def make_app(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Flask]
             "MODEL_DIR": str(tmp_path / "models"),
             "ADMIN_TOKEN": ADMIN_TOKEN,
             "INDEX_RELOAD_SECONDS": 0.0,
+            "AUTO_REBUILD": False,  # tests of it turn it on
             **overrides,
         }
         app = create_app(config)

@@ -16,11 +16,48 @@ TOPICS: dict[str, list[str]] = {
 }
 FILLER = "the a practical guide for people who want simple steps every week".split()  # noqa: SIM905
 # Words of no topic: each article draws its own, so articles of a topic are alike, not copies.
-OWN_WORDS = (
-    "amber basil cedar delta ember fjord grove harbor island jasper kettle lantern meadow nectar "
-    "orchid pepper quartz raven saffron timber umber velvet willow yarrow zephyr anchor beacon "
-    "canyon dune estuary falcon glacier heron indigo juniper kelp lagoon marble nimbus opal"
-).split()
+OWN_WORDS = [
+    "amber",
+    "basil",
+    "cedar",
+    "delta",
+    "ember",
+    "fjord",
+    "grove",
+    "harbor",
+    "island",
+    "jasper",
+    "kettle",
+    "lantern",
+    "meadow",
+    "nectar",
+    "orchid",
+    "pepper",
+    "quartz",
+    "raven",
+    "saffron",
+    "timber",
+    "umber",
+    "velvet",
+    "willow",
+    "yarrow",
+    "zephyr",
+    "anchor",
+    "beacon",
+    "canyon",
+    "dune",
+    "estuary",
+    "falcon",
+    "glacier",
+    "heron",
+    "indigo",
+    "juniper",
+    "kelp",
+    "lagoon",
+    "marble",
+    "nimbus",
+    "opal",
+]
 BASE_DATE = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
 
 

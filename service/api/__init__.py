@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service.api import admin, articles, health
+from service.api import admin, articles, editorial, health
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(articles.blueprint)
     app.register_blueprint(admin.blueprint)
+    app.register_blueprint(editorial.blueprint)
     app.register_blueprint(health.blueprint)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -13,8 +13,10 @@ from service.api.params import boolean, choice, integer
 from service.articles import Article, ArticleValidationError, parse_article
 from service.bots import is_bot
 from service.errors import ArticleNotFound, InvalidArticle, InvalidParameter
+from service.freshness import learn_neighbours, rebuild_if_due
 from service.index_holder import get_index_holder
 from service.recommendations import RecommendationRequest, Recommender, RelatedPolicy, parse_sections
+from service.reindex import get_reindexer
 from service.store import get_store
 from service.windows import WINDOWS
 
@@ -26,6 +28,22 @@ MAX_PAGE = 100
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _after_write(written: list[Article]) -> None:
+    """Keep related lists fresh without a rebuild, and rebuild when enough has changed."""
+    store, artifact, now = get_store(), get_index_holder().current(), _now()
+    learn_neighbours(store, artifact, written, now=now)
+    config = current_app.config
+    if config["AUTO_REBUILD"]:
+        rebuild_if_due(
+            store,
+            artifact,
+            get_reindexer(),
+            changed_share=float(config["REBUILD_CHANGED_SHARE"]),
+            max_age=timedelta(hours=float(config["REBUILD_MAX_AGE_HOURS"])),
+            now=now,
+        )
 
 
 def _article_or_404(article_id: str) -> Article:
@@ -93,6 +111,7 @@ def put_article(article_id: str) -> tuple[dict[str, Any], int]:
             "The article is not valid.", details=[e.to_json() for e in error.errors]
         ) from None
     counts = get_store().articles.upsert_many([article], now=_now())
+    _after_write([article])
     return article.to_json(), 201 if counts.created else 200
 
 
@@ -119,6 +138,7 @@ def bulk_upsert() -> dict[str, int]:
             details=problems,
         )
     counts = get_store().articles.upsert_many(parsed, now=_now())
+    _after_write(parsed)
     return {"created": counts.created, "updated": counts.updated}
 
 
@@ -127,4 +147,5 @@ def bulk_upsert() -> dict[str, int]:
 def delete_article(article_id: str) -> Response:
     if not get_store().articles.delete(article_id):
         raise ArticleNotFound(article_id)
+    _after_write([])
     return Response(status=204)

@@ -102,13 +102,13 @@ class RelatedIndex:
         latent_weight: float | str = "auto",
         latent_sample: int = 20_000,
         random_state: int = 0,
-        query_terms: int | None = 16,
-        candidate_max_df: float = 0.03,
-        pool: int = 96,
+        query_terms: int | None = 12,
+        candidate_max_df: float = 0.02,
+        pool: int = 64,
         exact_below: int = 20_000,
         duplicate_threshold: float = 0.8,
         block_size: int = 512,
-        n_jobs: int | None = 1,
+        n_jobs: int | None = None,
     ) -> None:
         self.title_weight = title_weight
         self.label_weight = label_weight
@@ -287,24 +287,49 @@ class RelatedIndex:
 
     def similar_to(self, document: Document, k: int | None = None) -> list[Neighbour]:
         """Neighbours of a document that is not (or no longer) indexed: one sparse product."""
+        return self.similar_to_many([document], k)[0]
+
+    def similar_to_many(self, documents: Sequence[Document], k: int | None = None) -> list[list[Neighbour]]:
+        """:meth:`similar_to` for many documents, in batches of sparse products."""
         self._check_fitted()
         k = self.n_neighbors if k is None else k
-        vector = self.transform([document])
-        similarities = (self.matrix_ @ vector.T).toarray().reshape(1, -1)
-        own_row = self.row_of(document.id)
-        if own_row is not None:
-            similarities[0, own_row] = 0.0
-        columns, scores = top_k_rows(similarities, k)
-        cosines = scores
-        if self.latent_ is not None:
-            columns, scores, cosines = blend_latent(
-                columns, scores, self._latent(vector), self.latent_, self.latent_weight_
+        found: list[list[Neighbour]] = []
+        for start in range(0, len(documents), 64):
+            batch = documents[start : start + 64]
+            vectors = self.transform(batch)
+            similarities = (vectors @ self.matrix_.T).toarray()
+            for position, document in enumerate(batch):
+                own_row = self.row_of(document.id)
+                if own_row is not None:
+                    similarities[position, own_row] = 0.0
+            columns, scores = top_k_rows(similarities, k)
+            cosines = scores
+            if self.latent_ is not None:
+                columns, scores, cosines = blend_latent(
+                    columns, scores, self._latent(vectors), self.latent_, self.latent_weight_
+                )
+            found.extend(
+                [
+                    Neighbour(self.ids_[column], float(score), float(cosine))
+                    for column, score, cosine in zip(columns[row], scores[row], cosines[row])
+                    if column >= 0
+                ]
+                for row in range(len(batch))
             )
-        return [
-            Neighbour(self.ids_[column], float(score), float(cosine))
-            for column, score, cosine in zip(columns[0], scores[0], cosines[0])
-            if column >= 0
-        ]
+        return found
+
+    def distinct_neighbours(self, row: int, k: int, min_score: float = 0.0) -> list[int]:
+        """Rows of the ``k`` best neighbours of ``row``, one per near-duplicate group, none of its own."""
+        seen = {int(self.groups_[row])}
+        chosen: list[int] = []
+        for column, score in zip(self.neighbours_[row].tolist(), self.scores_[row].tolist()):
+            if column < 0 or score < min_score or int(self.groups_[column]) in seen:
+                continue
+            seen.add(int(self.groups_[column]))
+            chosen.append(column)
+            if len(chosen) == k:
+                break
+        return chosen
 
     def group_of(self, article_id: str) -> int | None:
         """The near-duplicate group of an indexed article."""
