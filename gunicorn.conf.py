@@ -10,3 +10,6 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = 60
 graceful_timeout = 30
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+# gunicorn's control socket has one fixed path per user: several servers on one machine
+# (tests, benchmarks, a second site) would take it from each other. We do not use it.
+control_socket_disable = True

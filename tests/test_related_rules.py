@@ -58,7 +58,12 @@ def test_a_block_is_never_empty_and_fallbacks_come_in_order(
         "category": "physics",
     }
     client.put("/api/v1/articles/loner", json=loner, headers=admin)
-    other = {**loner, "id": "physics-2", "title": "Superconductors", "body": "Cooper pairs at low temperature."}
+    other = {
+        **loner,
+        "id": "physics-2",
+        "title": "Superconductors",
+        "body": "Cooper pairs at low temperature.",
+    }
     client.put("/api/v1/articles/physics-2", json={**other, "tags": []}, headers=admin)
     client.put("/api/v1/articles/baking-9", json=article("baking", 9, tags=["dough"]), headers=admin)
     client.post("/api/v1/articles/running-3/views")
