@@ -7,9 +7,20 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Threads let a worker answer while a request waits on the database.
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# A worker holds at most this many connections, so that keep-alive clients spread over all
+# workers instead of queueing on the one that accepted first.
+worker_connections = threads
 timeout = 60
 graceful_timeout = 30
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 # gunicorn's control socket has one fixed path per user: several servers on one machine
 # (tests, benchmarks, a second site) would take it from each other. We do not use it.
 control_socket_disable = True
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    """Load the published index as the worker starts, so that no request waits for it."""
+    app = getattr(worker, "wsgi", None)
+    holder = getattr(app, "extensions", {}).get("index_holder")
+    if holder is not None:
+        holder.current()

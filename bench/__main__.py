@@ -115,6 +115,14 @@ def _http_records(source: str | None, *, limit: int | None) -> list[dict[str, An
     ]
 
 
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f} ms"
+
+
+def _us(seconds: float) -> str:
+    return f"{seconds * 1e6:.0f} µs"
+
+
 def render_table(report: dict[str, Any]) -> str:
     lines = []
     peers = ["service", *PEERS]
@@ -137,6 +145,20 @@ def render_table(report: dict[str, Any]) -> str:
             f"(service {b['speedup_vs_nearest_neighbors']:.1f}× faster); peak RSS {b['peak_rss_mb']:.0f} MB "
             f"(with its worker processes {b['peak_rss_tree_mb']:.0f} MB)",
         ]
+    if "serving_at_scale" in report:
+        scale = report["serving_at_scale"]
+        lookup, related, http = scale["lookup"], scale["related_in_process"], scale["http"]
+        lines.append(
+            f"Serving {scale['documents']:,} articles: related lookup p50 {_us(lookup['p50'])}, "
+            f"p99 {_us(lookup['p99'])} in process (the whole related list with its store queries: "
+            f"p50 {_ms(related['p50'])}, p99 {_ms(related['p99'])}); HTTP with {scale['workers']} workers "
+            f"p50 {_ms(http['p50'])}, p99 {_ms(http['p99'])}, {http['requests_per_second']:.0f} req/s"
+        )
+        workers = ", ".join(
+            f"RSS {w['rss']:.0f} MB (shared artifact pages {w['artifact_rss']:.0f} MB, PSS {w['pss']:.0f} MB)"
+            for w in scale["per_worker_mb"]
+        )
+        lines.append(f"Memory per worker (artifact {scale['artifact_mb']:.0f} MB, memory-mapped): {workers}")
     if "lookup" in report:
         lookup = report["lookup"]
         lines.append(

@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.metrics import percentiles
 from service.recommender import RelatedIndex
-from tests.server import gunicorn, wait_for_job
+from tests.server import Server, gunicorn, wait_for_job
 
 
 def lookup_latency(index: RelatedIndex, samples: int = 20_000, seed: int = 1) -> dict[str, float]:
@@ -25,6 +25,30 @@ def lookup_latency(index: RelatedIndex, samples: int = 20_000, seed: int = 1) ->
         index.neighbours(index.row_of(article_id))  # type: ignore[arg-type]
         timings.append(time.perf_counter() - started)
     return percentiles(timings)
+
+
+def recommendations_load(
+    server: Server, ids: list[str], *, clients: int, requests_per_client: int
+) -> dict[str, float]:
+    """Latency percentiles and throughput of random articles' recommendations, ``clients`` at once."""
+
+    def client_run(client: int) -> list[float]:
+        rng = random.Random(client)
+        connection = HTTPConnection("127.0.0.1", server.port, timeout=30)
+        timings = []
+        for _ in range(requests_per_client):
+            path = f"/api/v1/articles/{rng.choice(ids)}/recommendations"
+            started = time.perf_counter()
+            status, _ = server.request("GET", path, connection=connection)
+            timings.append(time.perf_counter() - started)
+            assert status == 200
+        connection.close()
+        return timings
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        timings = [t for chunk in pool.map(client_run, range(clients)) for t in chunk]
+    return {**percentiles(timings), "requests_per_second": len(timings) / (time.perf_counter() - started)}
 
 
 def http_load(
@@ -44,24 +68,9 @@ def http_load(
         assert wait_for_job(server, timeout=600)["state"] == "succeeded"
         time.sleep(1.5)
         ids = [record["id"] for record in records]
-
-        def recommendations(client: int) -> list[float]:
-            rng = random.Random(client)
-            connection = HTTPConnection("127.0.0.1", server.port, timeout=30)
-            timings = []
-            for _ in range(requests_per_client):
-                path = f"/api/v1/articles/{rng.choice(ids)}/recommendations"
-                started = time.perf_counter()
-                status, _ = server.request("GET", path, connection=connection)
-                timings.append(time.perf_counter() - started)
-                assert status == 200
-            connection.close()
-            return timings
-
-        started = time.perf_counter()
-        with ThreadPoolExecutor(clients) as pool:
-            timings = [t for chunk in pool.map(recommendations, range(clients)) for t in chunk]
-        elapsed = time.perf_counter() - started
+        recommendations = recommendations_load(
+            server, ids, clients=clients, requests_per_client=requests_per_client
+        )
 
         def views(client: int) -> int:
             connection = HTTPConnection("127.0.0.1", server.port, timeout=30)
@@ -82,7 +91,7 @@ def http_load(
             "total_views"
         ]
     return {
-        "recommendations": {**percentiles(timings), "requests_per_second": len(timings) / elapsed},
+        "recommendations": recommendations,
         "views": {
             "sent": clients * requests_per_client,
             "recorded": recorded,

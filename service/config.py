@@ -34,12 +34,12 @@ def default_config(instance_path: str) -> dict[str, Any]:
         # How many artifacts to keep in MODEL_DIR (the published one always stays).
         "KEEP_ARTIFACTS": 3,
         # related: the score a "similar" article needs; below it, fallbacks fill the list.
-        "RELATED_MIN_SCORE": 0.05,
+        "MIN_SCORE": 0.05,
         # related: blend of a recency decay into the score, 0 (off) to 1, and its half-life.
-        "RELATED_RECENCY_WEIGHT": 0.0,
-        "RELATED_RECENCY_HALF_LIFE_DAYS": 180.0,
+        "RECENCY_WEIGHT": 0.0,
+        "RECENCY_HALF_LIFE_DAYS": 180.0,
         # related: leave out articles older than this many days (None: no limit).
-        "RELATED_MAX_AGE_DAYS": None,
+        "MAX_AGE_DAYS": None,
         # Rebuild the index in the background after writes when this share of the indexed
         # articles changed, or when anything changed and the index is older than this.
         "AUTO_REBUILD": True,

@@ -41,11 +41,11 @@ class RelatedPolicy:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> RelatedPolicy:
-        max_age = config.get("RELATED_MAX_AGE_DAYS")
+        max_age = config.get("MAX_AGE_DAYS")
         return cls(
-            min_score=float(config["RELATED_MIN_SCORE"]),
-            recency_weight=float(config["RELATED_RECENCY_WEIGHT"]),
-            recency_half_life_days=float(config["RELATED_RECENCY_HALF_LIFE_DAYS"]),
+            min_score=float(config["MIN_SCORE"]),
+            recency_weight=float(config["RECENCY_WEIGHT"]),
+            recency_half_life_days=float(config["RECENCY_HALF_LIFE_DAYS"]),
             max_age_days=None if max_age in (None, "", 0) else int(max_age),
         )
 
@@ -173,7 +173,7 @@ class Recommender:
         editorial = self.store.editorial.for_article(article.id)
         max_age = request.max_age_days or self.policy.max_age_days
         oldest = None if max_age is None else self.now - timedelta(days=max_age)
-        candidates = self._similar_candidates(article)
+        candidates, learned = self._similar_candidates(article)
         threshold = self.artifact.index.duplicate_threshold if self.artifact else math.inf
         own_groups = {self.group_of(article.id)} | {
             self.group_of(candidate.id) for candidate in candidates if candidate.cosine >= threshold
@@ -181,14 +181,15 @@ class Recommender:
         builder = self.builder(request.limit, {article.id, *editorial.excluded}, own_groups)
         scores = {candidate.id: candidate.score for candidate in candidates}
         self._add_pinned(builder, editorial, scores)
-        self._add_similar(builder, article, candidates, oldest)
+        self._add_similar(builder, article, candidates, learned, oldest)
         self._add_fallbacks(builder, article, request.window, oldest)
         return builder.items
 
-    def _similar_candidates(self, article: Article) -> list[Neighbour]:
-        """Scored candidates: the index's, corrected by what was learned since the build."""
+    def _similar_candidates(self, article: Article) -> tuple[list[Neighbour], set[str]]:
+        """Scored candidates, best first: the index's, corrected by what was learned since the
+        build; and the ids that were learned."""
         if self.artifact is None:
-            return []
+            return [], set()
         index = self.artifact.index
         row = index.row_of(article.id)
         if row is not None and index.content_hashes_[row] == article.content_hash():
@@ -201,7 +202,7 @@ class Recommender:
             (entry.neighbour_id, Neighbour(entry.neighbour_id, entry.score, entry.cosine))
             for entry in learned.values()
         )
-        return sorted(merged.values(), key=lambda candidate: -candidate.score)
+        return sorted(merged.values(), key=lambda candidate: -candidate.score), set(learned)
 
     def _add_pinned(
         self, builder: ListBuilder, editorial: ArticleEditorial, scores: dict[str, float]
@@ -213,12 +214,16 @@ class Recommender:
                 builder.offer(pinned[article_id], extra, editorial=True)
 
     def _add_similar(
-        self, builder: ListBuilder, article: Article, candidates: list[Neighbour], oldest: datetime | None
+        self,
+        builder: ListBuilder,
+        article: Article,
+        candidates: list[Neighbour],
+        learned_ids: set[str],
+        oldest: datetime | None,
     ) -> None:
         if self.artifact is None or builder.full:
             return
         index = self.artifact.index
-        learned_ids = {entry.neighbour_id for entry in self.store.overlay.for_article(article.id)}
         ranked: list[tuple[float, ArticleSummary]] = []
         for start in range(0, len(candidates), 32):
             chunk = candidates[start : start + 32]

@@ -28,6 +28,7 @@ def free_port() -> int:
 class Server:
     port: int
     token: str
+    pid: int = 0  # the gunicorn master
 
     def request(
         self,
@@ -77,7 +78,7 @@ def gunicorn(tmp_path: Path, *, workers: int = 2, env: dict[str, str] | None = N
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    server = Server(port, token)
+    server = Server(port, token, process.pid)
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -9,7 +9,13 @@ import pytest
 from service.recommender import Document, RelatedIndex
 from tests.factories import corpus
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dask")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("dask"),
+    # distributed's own teardown leaves sockets for the garbage collector.
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
 
 
 def documents() -> list[Document]:

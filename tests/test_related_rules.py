@@ -164,7 +164,7 @@ def test_recency_decay_moves_newer_articles_up(make_app: Any, admin: dict[str, s
     client.post("/api/v1/articles", json=records, headers=admin)
     rebuild(plain)
     before = ids(get(client, "garden-0", limit=4, sections="related")["related"])
-    decayed = make_app(RELATED_RECENCY_WEIGHT=0.9, RELATED_RECENCY_HALF_LIFE_DAYS=30).test_client()
+    decayed = make_app(RECENCY_WEIGHT=0.9, RECENCY_HALF_LIFE_DAYS=30).test_client()
     after = ids(get(decayed, "garden-0", limit=4, sections="related")["related"])
     assert after[0] == "garden-8" and before != after
 
