@@ -19,6 +19,7 @@ from typing import Any
 from bench import corpora
 from bench.metrics import precision_at_k, query_rows, served_neighbours
 from bench.peers import PEERS
+from bench.recency import recency_effects
 from bench.serving import http_load, lookup_latency
 from service.corpus import read_corpus
 from service.recommender import RelatedIndex
@@ -70,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         report["quality"][name] = {"label": corpus.label_name, "documents": len(corpus.documents), **scores}
         if largest is None or index.size > largest.size:
             largest = index
+        if any(corpus.dates):
+            report.setdefault("recency", {})[name] = recency_effects(corpus, index)
         print(f"quality {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()), file=sys.stderr)
 
     if SCALE_CORPUS in names and not args.quick:
@@ -145,6 +148,11 @@ def render_table(report: dict[str, Any]) -> str:
             f"(service {b['speedup_vs_nearest_neighbors']:.1f}× faster); peak RSS {b['peak_rss_mb']:.0f} MB "
             f"(with its worker processes {b['peak_rss_tree_mb']:.0f} MB)",
         ]
+    for name, effects in report.get("recency", {}).items():
+        lines.append(
+            f"Recency on {name} (precision@5 of the similar list): "
+            + ", ".join(f"{setting} {value:.3f}" for setting, value in effects.items())
+        )
     if "serving_at_scale" in report:
         scale = report["serving_at_scale"]
         lookup, related, http = scale["lookup"], scale["related_in_process"], scale["http"]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+from service.articles import parse_datetime
 from service.recommender import Document
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -21,6 +23,7 @@ class Corpus:
     documents: list[Document]
     labels: list[frozenset[str]]  # per document; empty = not evaluated
     label_name: str
+    dates: list[datetime | None] = field(default_factory=list)  # published_at per document
 
     def relevant(self, a: int, b: int) -> bool:
         return bool(self.labels[a] & self.labels[b])
@@ -55,7 +58,7 @@ def available() -> list[str]:
 def load(name: str, limit: int | None = None) -> Corpus:
     """Read ``name`` with category and tags withheld from the documents."""
     label_name, label_of = LABELS[name]
-    documents, labels = [], []
+    documents, labels, dates = [], [], []
     with gzip.open(SHARED_DATA / f"{name}.jsonl.gz", "rt", encoding="utf-8") as handle:
         for position, line in enumerate(handle):
             if limit is not None and position >= limit:
@@ -65,4 +68,5 @@ def load(name: str, limit: int | None = None) -> Corpus:
                 Document(id=str(position), title=record.get("title") or "", body=record.get("body") or "")
             )
             labels.append(label_of(record))
-    return Corpus(name, documents, labels, label_name)
+            dates.append(parse_datetime(record["published_at"]) if record.get("published_at") else None)
+    return Corpus(name, documents, labels, label_name, dates)

@@ -12,7 +12,6 @@ newest of the same category, articles sharing tags, popular and latest ones.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -174,7 +173,7 @@ class Recommender:
         max_age = request.max_age_days or self.policy.max_age_days
         oldest = None if max_age is None else self.now - timedelta(days=max_age)
         candidates, learned = self._similar_candidates(article)
-        threshold = self.artifact.index.duplicate_threshold if self.artifact else math.inf
+        threshold = self.artifact.index.duplicate_threshold
         own_groups = {self.group_of(article.id)} | {
             self.group_of(candidate.id) for candidate in candidates if candidate.cosine >= threshold
         }
@@ -224,7 +223,14 @@ class Recommender:
         if self.artifact is None or builder.full:
             return
         index = self.artifact.index
+        vector = index.vector_of(article.to_document())
+        decayed = self.policy.recency_weight > 0
         ranked: list[tuple[float, ArticleSummary]] = []
+
+        def offer(score: float, summary: ArticleSummary) -> None:
+            terms = index.shared_terms(vector, summary.id)
+            builder.offer(summary, {"score": round(score, 4), "reason": "similar", "terms": terms})
+
         for start in range(0, len(candidates), 32):
             chunk = candidates[start : start + 32]
             found = self.store.articles.published_summaries([c.id for c in chunk], now=self.now)
@@ -239,16 +245,16 @@ class Recommender:
                 if stale and candidate.id not in learned_ids:
                     continue  # its score was computed for text it no longer has
                 score = candidate.score * self._recency_factor(summary.published_at)
-                if score >= self.policy.min_score:
-                    ranked.append((score, summary))
-            if len(ranked) >= builder.limit * 2 and self.policy.recency_weight == 0:
-                break  # candidates come best first: enough is known
-        vector = index.vector_of(article.to_document())
-        for score, summary in sorted(ranked, key=lambda pair: -pair[0]):
+                if score < self.policy.min_score:
+                    continue
+                if decayed:
+                    ranked.append((score, summary))  # the decay reorders: offer once all are known
+                else:
+                    offer(score, summary)  # candidates come best first
             if builder.full:
                 return
-            terms = index.shared_terms(vector, summary.id)
-            builder.offer(summary, {"score": round(score, 4), "reason": "similar", "terms": terms})
+        for score, summary in sorted(ranked, key=lambda pair: -pair[0]):
+            offer(score, summary)
 
     def _recency_factor(self, published_at: datetime | None) -> float:
         weight = self.policy.recency_weight
