@@ -15,6 +15,8 @@ pytestmark = [
     # distributed's own teardown leaves sockets for the garbage collector.
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    # A dashboard port held by another process only moves the dashboard elsewhere.
+    pytest.mark.filterwarnings("ignore:Port .* is already in use:UserWarning"),
 ]
 
 
