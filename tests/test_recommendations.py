@@ -11,19 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service.reindex import build_index
+from tests.api import RECOMMENDATIONS, ids, recommendations
 from tests.factories import article
 
-URL = "/api/v1/articles/{}/recommendations"
-
-
-def recommendations(client: FlaskClient, article_id: str, **params: Any) -> dict[str, Any]:
-    response = client.get(URL.format(article_id), query_string=params)
-    assert response.status_code == 200, response.json
-    return response.json
-
-
-def ids(items: list[dict[str, Any]]) -> list[str]:
-    return [item["id"] for item in items]
+URL = RECOMMENDATIONS
 
 
 def every_listed_id(body: dict[str, Any]) -> list[list[str]]:

@@ -13,19 +13,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service.reindex import build_index
+from tests.api import ids
+from tests.api import recommendations as get
 from tests.factories import article, corpus
-
-URL = "/api/v1/articles/{}/recommendations"
-
-
-def get(client: FlaskClient, article_id: str, **params: Any) -> dict[str, Any]:
-    response = client.get(URL.format(article_id), query_string=params)
-    assert response.status_code == 200, response.json
-    return response.json
-
-
-def ids(items: list[dict[str, Any]]) -> list[str]:
-    return [item["id"] for item in items]
 
 
 def rebuild(app: Flask) -> None:

@@ -11,7 +11,7 @@ from service.api.auth import admin_required
 from service.api.body import json_body
 from service.articles import ID_PATTERN
 from service.errors import ArticleNotFound, InvalidArticle
-from service.store import ArticleEditorial, SiteExclusions, get_store
+from service.store import ArticleEditorial, SiteExclusions, Store, get_store
 
 blueprint = Blueprint("editorial", __name__, url_prefix="/api/v1/admin")
 
@@ -51,21 +51,25 @@ def _object_body(fields: tuple[str, ...]) -> dict[str, Any]:
     return body
 
 
-@blueprint.get("/articles/<article_id>/editorial")
-@admin_required
-def get_article_editorial(article_id: str) -> dict[str, Any]:
+def _store_with(article_id: str) -> Store:
+    """The store, once it is known to hold ``article_id`` (else 404)."""
     store = get_store()
     if not store.articles.exists(article_id):
         raise ArticleNotFound(article_id)
+    return store
+
+
+@blueprint.get("/articles/<article_id>/editorial")
+@admin_required
+def get_article_editorial(article_id: str) -> dict[str, Any]:
+    store = _store_with(article_id)
     return {"article_id": article_id, **store.editorial.for_article(article_id).to_json()}
 
 
 @blueprint.put("/articles/<article_id>/editorial")
 @admin_required
 def put_article_editorial(article_id: str) -> dict[str, Any]:
-    store = get_store()
-    if not store.articles.exists(article_id):
-        raise ArticleNotFound(article_id)
+    store = _store_with(article_id)
     body = _object_body(("pinned", "excluded"))
     problems: list[dict[str, Any]] = []
     pinned = _strings(body, "pinned", problems, ids=True)
