@@ -91,6 +91,14 @@ def main(argv: list[str] | None = None) -> int:
             "documents": len(corpus.documents),
             **scores,
         }
+        serving = subprocess.run(
+            [sys.executable, "-m", "bench.memory", SCALE_CORPUS, "4"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        report["serving_at_scale"] = json.loads(serving.stdout.strip().splitlines()[-1])
+        print(f"serving {SCALE_CORPUS}: {report['serving_at_scale']}", file=sys.stderr)
 
     if largest is not None:
         report["lookup"] = {"articles": largest.size, **lookup_latency(largest)}

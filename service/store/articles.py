@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, bindparam, case, delete, func, select
+from sqlalchemy import Engine, Row, bindparam, delete, func, select
 
 from service.articles import Article, isoformat
 from service.store.engine import upsert, write_transaction
@@ -210,15 +210,12 @@ class ArticleRepository:
 
     def changes_since(self, moment: datetime) -> tuple[int, int, int]:
         """``(total, created, updated)``: articles now, and those created or changed after ``moment``."""
+        count = select(func.count()).select_from(articles)
         with self.engine.connect() as connection:
-            row = connection.execute(
-                select(
-                    func.count(),
-                    func.coalesce(func.sum(case((articles.c.created_at > moment, 1), else_=0)), 0),
-                    func.coalesce(func.sum(case((articles.c.updated_at > moment, 1), else_=0)), 0),
-                )
-            ).one()
-        return int(row[0]), int(row[1]), int(row[2])
+            total = connection.scalar(count)
+            created = connection.scalar(count.where(articles.c.created_at > moment))
+            updated = connection.scalar(count.where(articles.c.updated_at > moment))
+        return int(total or 0), int(created or 0), int(updated or 0)
 
     def published_summaries(self, ids: Sequence[str], *, now: datetime) -> dict[str, ArticleSummary]:
         """The published articles among ``ids``, by id (deleted and future ones are absent)."""

@@ -64,6 +64,9 @@ articles = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_articles_listed_at", "listed_at", "id"),
     Index("ix_articles_category", "category", "listed_at"),
+    # "what changed since the last build" is asked after every write
+    Index("ix_articles_created_at", "created_at"),
+    Index("ix_articles_updated_at", "updated_at"),
 )
 
 
