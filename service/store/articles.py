@@ -240,15 +240,6 @@ class ArticleRepository:
             yield from (_article(row) for row in rows)
             after = rows[-1].id
 
-    def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
-        """The current content digest of each stored id among ``ids``."""
-        found: dict[str, str] = {}
-        with self.engine.connect() as connection:
-            for chunk in _chunks(list(ids)):
-                query = select(articles.c.id, articles.c.content_hash).where(articles.c.id.in_(chunk))
-                found.update((row.id, row.content_hash) for row in connection.execute(query))
-        return found
-
     def fingerprint(self) -> str:
         """A digest of every article's id and indexed content: equal means nothing to rebuild."""
         query = select(articles.c.id, articles.c.content_hash).order_by(articles.c.id)
