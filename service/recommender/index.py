@@ -303,11 +303,10 @@ class RelatedIndex:
                 if own_row is not None:
                     similarities[position, own_row] = 0.0
             columns, scores = top_k_rows(similarities, k)
-            cosines = scores
-            if self.latent_ is not None:
-                columns, scores, cosines = blend_latent(
-                    columns, scores, self._latent(vectors), self.latent_, self.latent_weight_
-                )
+            query_latent = None if self.latent_ is None else self._latent(vectors)
+            columns, scores, cosines = blend_latent(
+                columns, scores, query_latent, self.latent_, self.latent_weight_
+            )
             found.extend(
                 [
                     Neighbour(self.ids_[column], float(score), float(cosine))

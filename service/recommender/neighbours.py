@@ -45,8 +45,8 @@ def top_k_rows(similarities: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
 def blend_latent(
     columns: np.ndarray,
     scores: np.ndarray,
-    query_latent: np.ndarray,
-    latent: np.ndarray,
+    query_latent: np.ndarray | None,
+    latent: np.ndarray | None,
     weight: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Re-rank candidates by ``(1 - weight) · tf-idf cosine + weight · latent cosine``.
@@ -54,8 +54,11 @@ def blend_latent(
     ``columns``/``scores`` are per-row candidates (``-1`` pads), ``query_latent`` the rows'
     latent vectors and ``latent`` every document's; all latent vectors are L2-normalised.
     Candidates whose blended score is not positive are dropped. Returns ``(columns,
-    blended scores, tf-idf cosines)``, best blended first.
+    blended scores, tf-idf cosines)``, best blended first. Without latent vectors (or with
+    ``weight`` 0) the candidates and their cosines are returned as they are.
     """
+    if query_latent is None or latent is None or weight <= 0:
+        return columns, scores, scores.copy()
     valid = columns >= 0
     candidate_latent = latent[np.where(valid, columns, 0)]
     latent_scores = np.einsum("bd,bcd->bc", query_latent, candidate_latent)
@@ -136,9 +139,8 @@ def _block_pruned(
     scores = np.take_along_axis(scores, order, axis=1)
     columns[scores <= 0] = -1
     scores[scores <= 0] = 0.0
-    if latent is not None and latent_weight > 0:
-        return blend_latent(columns, scores, latent[rows], latent, latent_weight)
-    return columns, scores, scores.copy()
+    query_latent = None if latent is None else latent[rows]
+    return blend_latent(columns, scores, query_latent, latent, latent_weight)
 
 
 def _block_neighbours(
@@ -154,10 +156,8 @@ def _block_neighbours(
     block = np.arange(similarities.shape[0])
     similarities[block, block + offset] = 0.0  # an article is never its own neighbour
     columns, scores = top_k_rows(similarities, k)
-    if latent is not None and latent_weight > 0:
-        query_latent = latent[offset : offset + similarities.shape[0]]
-        return blend_latent(columns, scores, query_latent, latent, latent_weight)
-    return columns, scores, scores.copy()
+    query_latent = None if latent is None else latent[offset : offset + similarities.shape[0]]
+    return blend_latent(columns, scores, query_latent, latent, latent_weight)
 
 
 def top_neighbours(
