@@ -7,9 +7,6 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Threads let a worker answer while a request waits on the database.
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-# A worker holds at most this many connections, so that keep-alive clients spread over all
-# workers instead of queueing on the one that accepted first.
-worker_connections = threads
 timeout = 60
 graceful_timeout = 30
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None

@@ -71,12 +71,16 @@ def gunicorn(tmp_path: Path, *, workers: int = 2, env: dict[str, str] | None = N
         "RELATED_INDEX_RELOAD_SECONDS": "0.2",
         **(env or {}),
     }
+    # The server's log goes to a file: an unread pipe fills up and blocks every process that
+    # logs. The file also shows the server's side of a failed test.
+    log_path = tmp_path / f"gunicorn-{port}.log"
+    log_file = log_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"],
         cwd=ROOT,
         env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
     )
     server = Server(port, token, process.pid)
     try:
@@ -88,7 +92,7 @@ def gunicorn(tmp_path: Path, *, workers: int = 2, env: dict[str, str] | None = N
             except OSError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not start: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                raise RuntimeError(f"gunicorn did not start: {log_path.read_text(errors='replace')[-2000:]}")
             time.sleep(0.1)
         yield server
     finally:
@@ -97,8 +101,7 @@ def gunicorn(tmp_path: Path, *, workers: int = 2, env: dict[str, str] | None = N
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
-        if process.stderr:
-            process.stderr.close()
+        log_file.close()
 
 
 def wait_for_job(server: Server, timeout: float = 60) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Flask, current_app
 from sqlalchemy import Engine
@@ -10,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service.store.articles import ArticleRepository, ArticleSummary, UpsertCounts
 from service.store.editorial import ArticleEditorial, EditorialRepository, SiteExclusions
-from service.store.engine import make_engine
+from service.store.engine import make_engine, write_transaction
 from service.store.jobs import Job, JobRepository
 from service.store.overlay import OverlayEntry, OverlayRepository
 from service.store.schema import metadata
@@ -47,14 +48,23 @@ class Store:
     def from_url(cls, url: str) -> Store:
         return cls(make_engine(url))
 
-    def create_schema(self) -> None:
-        """Create missing tables; safe when several processes start at once."""
-        try:
-            metadata.create_all(self.engine)
-        except SQLAlchemyError:
-            # Another worker created the same table between our check and our CREATE.
-            log.info("schema creation raced with another process; checking again")
-            metadata.create_all(self.engine)
+    def create_schema(self, attempts: int = 5) -> None:
+        """Create missing tables; safe when several processes start at once.
+
+        On SQLite the write lock is taken up front, so a second worker waits for the first
+        (a deferred transaction would fail at once on the lock upgrade). On PostgreSQL two
+        concurrent CREATE TABLEs can still collide; the loser checks again and finds the table.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                with write_transaction(self.engine) as connection:
+                    metadata.create_all(connection)
+                return
+            except SQLAlchemyError:
+                if attempt == attempts:
+                    raise
+                log.info("schema creation raced with another process; checking again")
+                time.sleep(0.1 * attempt)
 
     def ping(self) -> bool:
         """Whether the database answers."""
