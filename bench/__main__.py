@@ -163,10 +163,11 @@ def render_table(report: dict[str, Any]) -> str:
         )
     if "serving_at_scale" in report:
         scale = report["serving_at_scale"]
-        lookup, related, http = scale["lookup"], scale["related_in_process"], scale["http"]
+        lookup, related, http = scale["lookup"], scale["request_in_process"], scale["http"]
         lines.append(
             f"Serving {scale['documents']:,} articles: related lookup p50 {_us(lookup['p50'])}, "
-            f"p99 {_us(lookup['p99'])} in process (the whole related list with its store queries: "
+            f"p99 {_us(lookup['p99'])} in process (a whole recommendations request, test client, first "
+            f"request for each article: "
             f"p50 {_ms(related['p50'])}, p99 {_ms(related['p99'])}); HTTP with {scale['workers']} workers "
             f"p50 {_ms(http['p50'])}, p99 {_ms(http['p99'])}, {http['requests_per_second']:.0f} req/s"
         )

@@ -1,30 +1,20 @@
-"""The related-posts service: Related, Latest and Popular posts for every article."""
+"""The related-posts service: Related, Latest and Popular posts for every article.
+
+Importing the package imports nothing else: the recommender core (``service.recommender``)
+can be loaded, for instance by a Dask worker unpickling an index, without Flask or the web app.
+"""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-
-from service import api, cli, dashboard, errors, index_holder, reindex, store
-from service.config import load_config
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app: config (defaults, environment, ``test_config``), store, index, routes."""
-    app = Flask(__name__, instance_relative_config=True, static_folder=None)
-    load_config(app, test_config)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    if not app.debug and not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Build the web app (see :func:`service.app.create_app`)."""
+    from service.app import create_app as build  # noqa: PLC0415 - the web app only when asked for
 
-    errors.init_app(app)
-    store.init_app(app)
-    index_holder.init_app(app)
-    reindex.init_app(app)
-    api.init_app(app)
-    dashboard.init_app(app)
-    cli.init_app(app)
-    return app
+    return build(test_config)

@@ -21,7 +21,7 @@ from service.evaluation import evaluate_corpus
 from service.importer import parse_records
 from service.recommender.neighbours import ProgressCallback
 from service.reindex import ReindexBusy, get_reindexer, published_fingerprint
-from service.store import get_store
+from service.resources import get_store
 
 
 @contextmanager

@@ -45,6 +45,15 @@ def default_config(instance_path: str) -> dict[str, Any]:
         "AUTO_REBUILD": True,
         "REBUILD_CHANGED_SHARE": 0.1,
         "REBUILD_MAX_AGE_HOURS": 24.0,
+        # Each worker re-reads the most viewed lists at most this often (popular may lag views
+        # by this much; the contract allows 2 s).
+        "POPULAR_REFRESH_SECONDS": 1.0,
+        # Encoded answers each worker keeps (0 turns the cache off), and for how long at most.
+        # An answer is also recomputed as soon as anything it was built from changes.
+        "ANSWER_CACHE_SIZE": 10_000,
+        "ANSWER_CACHE_SECONDS": 30.0,
+        # A view is acknowledged once committed; a request waits this long for its commit.
+        "VIEW_COMMIT_TIMEOUT_SECONDS": 10.0,
     }
 
 

@@ -8,9 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from service.catalog import CatalogHolder
 from service.corpus import read_corpus
 from service.importer import parse_records
-from service.recommendations import RecommendationRequest, Recommender, RelatedPolicy
+from service.popularity import PopularList
+from service.recommend import FreshMatcher, RecommendationRequest, RelatedPolicy, Snapshots
+from service.recommend.related import RelatedList
 from service.reindex import build_index
 from service.store import Store
 
@@ -52,14 +55,15 @@ def evaluate_corpus(
         store.articles.upsert_many(parsed.articles, now=now)
         artifact = build_index(store, workdir / "models", params=params)
         total, evaluated = 0.0, 0
-        recommender = Recommender(store, artifact, RelatedPolicy(), now=now)
+        snapshots = Snapshots(CatalogHolder(store).load(), artifact, PopularList(0, ()), now)
+        related = RelatedList(snapshots, RelatedPolicy(), FreshMatcher.for_store(store))
         for article in parsed.articles:
             label = labels.get(article.id)
-            if not label:
+            summary = snapshots.catalog.get(article.id)
+            if not label or summary is None:
                 continue
-            request = RecommendationRequest(article.id, sections=("related",), limit=k)
-            items = recommender.related(article, request)
-            total += sum(labels.get(item["id"]) == label for item in items) / k
+            items = related.items(summary, RecommendationRequest(article.id, sections=("related",), limit=k))
+            total += sum(labels.get(item.summary.id) == label for item in items) / k
             evaluated += 1
     finally:
         store.dispose()

@@ -57,7 +57,7 @@ def build_index(
         fingerprint=corpus_fingerprint(zip(index.ids_, index.content_hashes_)),
     )
     publish(model_dir, artifact)
-    store.overlay.clear_before(started)
+    store.overlay.clear_before(started, now=utcnow())
     prune_artifacts(model_dir, keep=keep_artifacts)
     log.info("published index %s with %d articles", artifact.version, artifact.articles)
     return artifact

@@ -9,8 +9,9 @@ from flask import Blueprint, request
 
 from service.api.auth import admin_required
 from service.api.params import choice, integer
+from service.api.shapes import job_json
 from service.reindex import get_reindexer
-from service.store import get_store
+from service.resources import get_store
 from service.windows import WINDOWS, window_start
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
@@ -20,7 +21,7 @@ blueprint = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
 @admin_required
 def start_reindex() -> tuple[dict[str, Any], int]:
     job, _started = get_reindexer().start()
-    return {"job": job.to_json()}, 202
+    return {"job": job_json(job)}, 202
 
 
 @blueprint.get("/reindex")
@@ -28,7 +29,7 @@ def start_reindex() -> tuple[dict[str, Any], int]:
 def latest_reindex() -> dict[str, Any]:
     reindexer = get_reindexer()
     job = get_store().jobs.latest(now=datetime.now(UTC), stale_after=reindexer.stale_after)
-    return {"job": None if job is None else job.to_json()}
+    return {"job": None if job is None else job_json(job)}
 
 
 @blueprint.get("/stats")

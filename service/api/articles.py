@@ -5,19 +5,29 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from flask import Blueprint, Response, current_app, request
 
 from service.api.auth import admin_required
 from service.api.body import json_body
 from service.api.params import boolean, choice, integer
+from service.api.shapes import etag_of, recommendations_json, summary_json
 from service.articles import Article, ArticleValidationError, parse_article
 from service.bots import is_bot
-from service.errors import ArticleNotFound, InvalidArticle, InvalidParameter
+from service.errors import ArticleNotFound, InvalidArticle, InvalidParameter, StoreUnavailable
 from service.freshness import learn_neighbours, rebuild_if_due
 from service.index_holder import get_index_holder
-from service.recommendations import RecommendationRequest, Recommender, RelatedPolicy, parse_sections
+from service.recommend import RecommendationRequest, Snapshots, parse_sections, recommend
 from service.reindex import get_reindexer
-from service.store import get_store
+from service.resources import (
+    get_answer_cache,
+    get_catalog,
+    get_fresh_matcher,
+    get_popularity,
+    get_related_policy,
+    get_store,
+    get_view_recorder,
+)
 from service.windows import WINDOWS
 
 blueprint = Blueprint("articles", __name__, url_prefix="/api/v1/articles")
@@ -54,7 +64,29 @@ def _article_or_404(article_id: str) -> Article:
 
 
 @blueprint.get("/<article_id>/recommendations")
-def recommendations(article_id: str) -> dict[str, Any]:
+def recommendations(article_id: str) -> Response:
+    query = _recommendation_request(article_id)
+    now = _now()
+    catalog = get_catalog().current()  # the request's one read of the store
+    article = catalog.get(article_id)
+    if article is None:
+        raise ArticleNotFound(article_id)
+    snapshots = Snapshots(catalog, get_index_holder().current(), get_popularity().top(query.window, now), now)
+    generation = (catalog.version, snapshots.artifact and snapshots.artifact.version, snapshots.popular.epoch)
+
+    def compute() -> tuple[bytes, str, float | None]:
+        answer = recommend(snapshots, article, query, policy=get_related_policy(), fresh=get_fresh_matcher())
+        body = orjson.dumps(recommendations_json(answer))
+        scheduled = catalog.next_publication(now)  # the answer changes when it is published
+        return body, etag_of(body), None if scheduled is None else scheduled.timestamp()
+
+    cached = get_answer_cache().get_or_compute(query, generation, compute)
+    response = Response(cached.body, mimetype="application/json")
+    response.set_etag(cached.etag)
+    return response
+
+
+def _recommendation_request(article_id: str) -> RecommendationRequest:
     limit = integer(request.args, "limit", default=5, low=1, high=MAX_RECOMMENDATIONS)
     window = choice(request.args, "window", default="7d", allowed=WINDOWS)
     try:
@@ -63,23 +95,22 @@ def recommendations(article_id: str) -> dict[str, Any]:
         raise InvalidParameter(str(error), details={"parameter": "sections"}) from None
     max_age_days = integer(request.args, "max_age_days", default=0, low=1, high=36_500) or None
     distinct = boolean(request.args, "distinct", default=True)
-    article = _article_or_404(article_id)
-    query = RecommendationRequest(article_id, tuple(sections), limit, window, max_age_days, distinct)
-    policy = RelatedPolicy.from_config(current_app.config)
-    return Recommender(get_store(), get_index_holder().current(), policy, now=_now()).recommend(
-        article, query
-    )
+    return RecommendationRequest(article_id, sections, limit, window, max_age_days, distinct)
 
 
 @blueprint.post("/<article_id>/views")
 def record_view(article_id: str) -> tuple[dict[str, bool], int]:
     # A beacon: any body and content type are accepted, and none is read.
-    store = get_store()
-    if not store.articles.exists(article_id):
-        raise ArticleNotFound(article_id)
     if is_bot(request.user_agent.string, current_app.config["BOT_USER_AGENT_PATTERN"]):
+        if get_catalog().current().get(article_id) is None:
+            raise ArticleNotFound(article_id)
         return {"recorded": False}, 202
-    store.views.record(article_id, at=_now())
+    try:
+        recorded = get_view_recorder().record(article_id, _now())
+    except TimeoutError:
+        raise StoreUnavailable("The view could not be committed in time.") from None
+    if not recorded:
+        raise ArticleNotFound(article_id)
     return {"recorded": True}, 202
 
 
@@ -87,11 +118,10 @@ def record_view(article_id: str) -> tuple[dict[str, bool], int]:
 def list_articles() -> dict[str, Any]:
     limit = integer(request.args, "limit", default=50, low=1, high=MAX_PAGE)
     offset = integer(request.args, "offset", default=0, low=0, high=10**9)
-    store, now = get_store(), _now()
-    page = store.articles.latest(limit=limit, offset=offset, now=now)
+    catalog, now = get_catalog().current(), _now()
     return {
-        "articles": [summary.to_json() for summary in page],
-        "total": store.articles.count_published(now=now),
+        "articles": [summary_json(summary) for summary in catalog.page(now, offset=offset, limit=limit)],
+        "total": catalog.count_published(now),
     }
 
 
@@ -145,7 +175,7 @@ def bulk_upsert() -> dict[str, int]:
 @blueprint.delete("/<article_id>")
 @admin_required
 def delete_article(article_id: str) -> Response:
-    if not get_store().articles.delete(article_id):
+    if not get_store().articles.delete(article_id, now=_now()):
         raise ArticleNotFound(article_id)
     _after_write([])
     return Response(status=204)

@@ -9,9 +9,11 @@ from flask import Blueprint
 
 from service.api.auth import admin_required
 from service.api.body import json_body
+from service.api.shapes import editorial_json, exclusions_json
 from service.articles import ID_PATTERN
 from service.errors import ArticleNotFound, InvalidArticle
-from service.store import ArticleEditorial, SiteExclusions, Store, get_store
+from service.resources import get_store
+from service.store import ArticleEditorial, SiteExclusions, Store
 
 blueprint = Blueprint("editorial", __name__, url_prefix="/api/v1/admin")
 
@@ -63,7 +65,7 @@ def _store_with(article_id: str) -> Store:
 @admin_required
 def get_article_editorial(article_id: str) -> dict[str, Any]:
     store = _store_with(article_id)
-    return {"article_id": article_id, **store.editorial.for_article(article_id).to_json()}
+    return editorial_json(article_id, store.editorial.for_article(article_id))
 
 
 @blueprint.put("/articles/<article_id>/editorial")
@@ -82,13 +84,13 @@ def put_article_editorial(article_id: str) -> dict[str, Any]:
         raise InvalidArticle("The editorial settings are not valid.", details=problems)
     editorial = ArticleEditorial(pinned, excluded)
     store.editorial.set_for_article(article_id, editorial, now=datetime.now(UTC))
-    return {"article_id": article_id, **editorial.to_json()}
+    return editorial_json(article_id, editorial)
 
 
 @blueprint.get("/exclusions")
 @admin_required
 def get_exclusions() -> dict[str, Any]:
-    return get_store().editorial.site().to_json()
+    return exclusions_json(get_store().editorial.site())
 
 
 @blueprint.put("/exclusions")
@@ -104,5 +106,5 @@ def put_exclusions() -> dict[str, Any]:
         categories=frozenset(value.lower() for value in categories),
         tags=frozenset(value.lower() for value in tags),
     )
-    get_store().editorial.set_site(exclusions)
-    return exclusions.to_json()
+    get_store().editorial.set_site(exclusions, now=datetime.now(UTC))
+    return exclusions_json(exclusions)

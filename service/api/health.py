@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Blueprint
 
+from service.api.shapes import index_json
 from service.index_holder import get_index_holder
-from service.recommendations import index_info
-from service.store import get_store
+from service.resources import get_store
 
 blueprint = Blueprint("health", __name__)
 
@@ -27,7 +27,7 @@ def readyz() -> tuple[dict[str, Any], int]:
     body: dict[str, Any] = {
         "ready": ready,
         "store": "ok" if store_ok else "unavailable",
-        "index": index_info(artifact),
+        "index": index_json(artifact),
         "index_error": holder.load_error,
     }
     return body, 200 if ready else 503

@@ -291,31 +291,36 @@ class RelatedIndex:
 
     def similar_to_many(self, documents: Sequence[Document], k: int | None = None) -> list[list[Neighbour]]:
         """:meth:`similar_to` for many documents, in batches of sparse products."""
-        self._check_fitted()
-        k = self.n_neighbors if k is None else k
         found: list[list[Neighbour]] = []
         for start in range(0, len(documents), 64):
             batch = documents[start : start + 64]
-            vectors = self.transform(batch)
-            similarities = (vectors @ self.matrix_.T).toarray()
-            for position, document in enumerate(batch):
-                own_row = self.row_of(document.id)
-                if own_row is not None:
-                    similarities[position, own_row] = 0.0
-            columns, scores = top_k_rows(similarities, k)
-            query_latent = None if self.latent_ is None else self._latent(vectors)
-            columns, scores, cosines = blend_latent(
-                columns, scores, query_latent, self.latent_, self.latent_weight_
-            )
-            found.extend(
-                [
-                    Neighbour(self.ids_[column], float(score), float(cosine))
-                    for column, score, cosine in zip(columns[row], scores[row], cosines[row])
-                    if column >= 0
-                ]
-                for row in range(len(batch))
-            )
+            found.extend(self.neighbours_of_vectors(self.transform(batch), [d.id for d in batch], k))
         return found
+
+    def neighbours_of_vectors(
+        self, vectors: sp.csr_matrix, ids: Sequence[str], k: int | None = None
+    ) -> list[list[Neighbour]]:
+        """The ``k`` best neighbours of each vector (of :meth:`transform`); ``ids[i]`` is left out."""
+        self._check_fitted()
+        k = self.n_neighbors if k is None else k
+        similarities = (vectors @ self.matrix_.T).toarray()
+        for position, article_id in enumerate(ids):
+            own_row = self.row_of(article_id)
+            if own_row is not None:
+                similarities[position, own_row] = 0.0
+        columns, scores = top_k_rows(similarities, k)
+        query_latent = None if self.latent_ is None else self._latent(vectors)
+        columns, scores, cosines = blend_latent(
+            columns, scores, query_latent, self.latent_, self.latent_weight_
+        )
+        return [
+            [
+                Neighbour(self.ids_[column], float(score), float(cosine))
+                for column, score, cosine in zip(columns[row], scores[row], cosines[row])
+                if column >= 0
+            ]
+            for row in range(len(ids))
+        ]
 
     def distinct_neighbours(self, row: int, k: int, min_score: float = 0.0) -> list[int]:
         """Rows of the ``k`` best neighbours of ``row``, one per near-duplicate group, none of its own."""
@@ -343,15 +348,19 @@ class RelatedIndex:
         return self.transform([document])
 
     def shared_terms(self, vector: sp.csr_matrix, article_id: str, n: int = 3) -> list[str]:
-        """The ``n`` words that add most to the cosine of ``vector`` with an indexed article."""
+        """The ``n`` words that add most to the cosine of ``vector`` (one row) with an indexed article."""
         row = self.row_of(article_id)
         if row is None or self.text_vectorizer_ is None:
             return []
-        product = vector.multiply(self.matrix_[row]).tocsr()
+        matrix = self.matrix_
+        start, end = matrix.indptr[row], matrix.indptr[row + 1]
+        common, in_query, in_row = np.intersect1d(
+            vector.indices, matrix.indices[start:end], assume_unique=True, return_indices=True
+        )
         names = self._term_names()
-        in_text = product.indices < len(names)
-        indices, values = product.indices[in_text], product.data[in_text]
-        best = indices[np.argsort(-values, kind="stable")[:n]]
+        in_text = common < len(names)  # the label block's columns come after the words
+        weights = (vector.data[in_query] * matrix.data[start:end][in_row])[in_text]
+        best = common[in_text][np.argsort(-weights, kind="stable")[:n]]
         return [str(names[index]) for index in best]
 
     def _term_names(self) -> np.ndarray:

@@ -1,15 +1,15 @@
-"""The store: SQLAlchemy Core on SQLite or PostgreSQL, one engine per app."""
+"""The store: SQLAlchemy Core on SQLite or PostgreSQL. Knows nothing of HTTP or Flask."""
 
 from __future__ import annotations
 
 import logging
 import time
 
-from flask import Flask, current_app
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.store.articles import ArticleRepository, ArticleSummary, UpsertCounts
+from service.store.changes import ChangeFeed, Changes, ensure_state_row
 from service.store.editorial import ArticleEditorial, EditorialRepository, SiteExclusions
 from service.store.engine import make_engine, write_transaction
 from service.store.jobs import Job, JobRepository
@@ -20,14 +20,14 @@ from service.store.views import ViewRepository, ViewStats
 __all__ = [
     "ArticleEditorial",
     "ArticleSummary",
+    "ChangeFeed",
+    "Changes",
     "Job",
     "OverlayEntry",
     "SiteExclusions",
     "Store",
     "UpsertCounts",
     "ViewStats",
-    "get_store",
-    "init_app",
 ]
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class Store:
         self.jobs = JobRepository(engine)
         self.editorial = EditorialRepository(engine)
         self.overlay = OverlayRepository(engine)
+        self.changes = ChangeFeed(engine)
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -59,6 +60,7 @@ class Store:
             try:
                 with write_transaction(self.engine) as connection:
                     metadata.create_all(connection)
+                    ensure_state_row(connection)
                 return
             except SQLAlchemyError:
                 if attempt == attempts:
@@ -77,17 +79,5 @@ class Store:
         return True
 
     def dispose(self) -> None:
+        self.changes.close()
         self.engine.dispose()
-
-
-def init_app(app: Flask) -> None:
-    """Create the app's store from ``DATABASE_URL`` and make sure its tables exist."""
-    store = Store.from_url(app.config["DATABASE_URL"])
-    store.create_schema()
-    app.extensions["store"] = store
-
-
-def get_store() -> Store:
-    """The current app's store."""
-    store: Store = current_app.extensions["store"]
-    return store

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import Engine, Row, bindparam, delete, func, select
 
-from service.articles import Article, isoformat
+from service.articles import Article
+from service.store.changes import ARTICLE, record_changes
 from service.store.engine import upsert, write_transaction
 from service.store.schema import UNDATED, article_tags, articles
 
@@ -18,7 +19,7 @@ from service.store.schema import UNDATED, article_tags, articles
 _CHUNK = 500
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ArticleSummary:
     """What a list shows of an article, and what list rules need to know of it."""
 
@@ -30,13 +31,10 @@ class ArticleSummary:
     tags: tuple[str, ...] = ()
     content_hash: str = ""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "url": self.url,
-            "published_at": isoformat(self.published_at),
-        }
+    @property
+    def listed_at(self) -> datetime:
+        """The sort key of ``latest``: the publication time, or the earliest time when undated."""
+        return self.published_at or UNDATED
 
 
 @dataclass(frozen=True)
@@ -129,6 +127,7 @@ class ArticleRepository:
             ]
             for start in range(0, len(tag_rows), _CHUNK):
                 connection.execute(article_tags.insert(), tag_rows[start : start + _CHUNK])
+            record_changes(connection, ((ARTICLE, article_id) for article_id in ids), now=now)
         return UpsertCounts(created=len(ids) - len(existing), updated=len(existing))
 
     def get(self, article_id: str) -> Article | None:
@@ -141,10 +140,12 @@ class ArticleRepository:
             found = connection.scalar(select(articles.c.id).where(articles.c.id == article_id))
         return found is not None
 
-    def delete(self, article_id: str) -> bool:
+    def delete(self, article_id: str, *, now: datetime) -> bool:
         """Delete an article and its view counts; ``False`` when there was none."""
         with write_transaction(self.engine) as connection:
             result = connection.execute(delete(articles).where(articles.c.id == article_id))
+            if result.rowcount:
+                record_changes(connection, [(ARTICLE, article_id)], now=now)
         return bool(result.rowcount)
 
     def count_published(self, *, now: datetime) -> int:
@@ -217,16 +218,20 @@ class ArticleRepository:
             updated = connection.scalar(count.where(articles.c.updated_at > moment))
         return int(total or 0), int(created or 0), int(updated or 0)
 
-    def published_summaries(self, ids: Sequence[str], *, now: datetime) -> dict[str, ArticleSummary]:
-        """The published articles among ``ids``, by id (deleted and future ones are absent)."""
+    def summaries(self, ids: Sequence[str]) -> dict[str, ArticleSummary]:
+        """The stored articles among ``ids`` (published or not), by id; deleted ones are absent."""
         found: dict[str, ArticleSummary] = {}
-        query = select(*SUMMARY_COLUMNS).where(
-            articles.c.id.in_(bindparam("ids", expanding=True)), published_by(now)
-        )
+        query = select(*SUMMARY_COLUMNS).where(articles.c.id.in_(bindparam("ids", expanding=True)))
         with self.engine.connect() as connection:
             for chunk in _chunks(list(ids)):
                 found.update((row.id, summary_of(row)) for row in connection.execute(query, {"ids": chunk}))
         return found
+
+    def all_summaries(self) -> Iterator[ArticleSummary]:
+        """Every stored article's summary (the in-memory catalog's input)."""
+        with self.engine.connect() as connection:
+            for row in connection.execute(select(*SUMMARY_COLUMNS)):
+                yield summary_of(row)
 
     def iter_all(self, batch_size: int = 2000) -> Iterator[Article]:
         """Every article, in id order, read in batches (the index's input)."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Engine, delete, select
 
+from service.store.changes import EDITORIAL, SITE, record_changes
 from service.store.engine import upsert, write_transaction
 from service.store.schema import article_editorial, site_exclusions
 
@@ -19,9 +19,6 @@ class ArticleEditorial:
 
     pinned: list[str] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"pinned": list(self.pinned), "excluded": list(self.excluded)}
 
 
 @dataclass(frozen=True)
@@ -35,9 +32,6 @@ class SiteExclusions:
         if category is not None and category.lower() in self.categories:
             return True
         return any(tag.lower() in self.tags for tag in tags)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"categories": sorted(self.categories), "tags": sorted(self.tags)}
 
 
 class EditorialRepository:
@@ -54,13 +48,28 @@ class EditorialRepository:
 
     def set_for_article(self, article_id: str, editorial: ArticleEditorial, *, now: datetime) -> None:
         with write_transaction(self.engine) as connection:
+            record_changes(connection, [(EDITORIAL, article_id)], now=now)
             if not editorial.pinned and not editorial.excluded:
                 connection.execute(
                     delete(article_editorial).where(article_editorial.c.article_id == article_id)
                 )
                 return
-            row = {"article_id": article_id, **editorial.to_json(), "updated_at": now}
+            row = {
+                "article_id": article_id,
+                "pinned": list(editorial.pinned),
+                "excluded": list(editorial.excluded),
+                "updated_at": now,
+            }
             upsert(connection, article_editorial, [row], keys=["article_id"])
+
+    def for_articles(self, article_ids: Iterable[str] | None = None) -> dict[str, ArticleEditorial]:
+        """Settings by article: of ``article_ids``, or of every article when ``None``."""
+        query = select(article_editorial)
+        if article_ids is not None:
+            query = query.where(article_editorial.c.article_id.in_(list(article_ids)))
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return {row.article_id: ArticleEditorial(list(row.pinned), list(row.excluded)) for row in rows}
 
     def site(self) -> SiteExclusions:
         with self.engine.connect() as connection:
@@ -70,10 +79,11 @@ class EditorialRepository:
             tags=frozenset(row.value for row in rows if row.kind == "tag"),
         )
 
-    def set_site(self, exclusions: SiteExclusions) -> None:
+    def set_site(self, exclusions: SiteExclusions, *, now: datetime) -> None:
         rows = [{"kind": "category", "value": value} for value in exclusions.categories]
         rows += [{"kind": "tag", "value": value} for value in exclusions.tags]
         with write_transaction(self.engine) as connection:
+            record_changes(connection, [(SITE, "")], now=now)
             connection.execute(delete(site_exclusions))
             if rows:
                 connection.execute(site_exclusions.insert(), rows)

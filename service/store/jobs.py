@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, or_, select, update
 
-from service.articles import isoformat
 from service.store.engine import upsert, write_transaction
 from service.store.schema import leases, reindex_jobs
 
@@ -28,19 +27,6 @@ class Job:
     articles: int | None
     index_version: str | None
     error: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        """The contract's job object (plus ``source``: ``api`` or ``cli``)."""
-        return {
-            "id": self.id,
-            "state": self.state,
-            "source": self.source,
-            "started_at": isoformat(self.started_at),
-            "finished_at": isoformat(self.finished_at),
-            "articles": self.articles,
-            "index_version": self.index_version,
-            "error": self.error,
-        }
 
 
 def _job(row: Row[Any]) -> Job:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, or_, select
 
+from service.store.changes import OVERLAY, OVERLAY_ALL, record_changes
 from service.store.engine import upsert, write_transaction
 from service.store.schema import neighbour_overlay
 
@@ -31,16 +33,15 @@ class OverlayRepository:
     def replace(self, changed: Sequence[str], entries: Sequence[OverlayEntry], *, now: datetime) -> None:
         """Forget what was learned about ``changed`` articles, then record ``entries``."""
         with write_transaction(self.engine) as connection:
+            touched = {entry.article_id for entry in entries}
             for start in range(0, len(changed), _CHUNK):
                 chunk = list(changed[start : start + _CHUNK])
-                connection.execute(
-                    delete(neighbour_overlay).where(
-                        or_(
-                            neighbour_overlay.c.neighbour_id.in_(chunk),
-                            neighbour_overlay.c.article_id.in_(chunk),
-                        )
-                    )
+                involved = or_(
+                    neighbour_overlay.c.neighbour_id.in_(chunk), neighbour_overlay.c.article_id.in_(chunk)
                 )
+                touched.update(connection.scalars(select(neighbour_overlay.c.article_id).where(involved)))
+                connection.execute(delete(neighbour_overlay).where(involved))
+            record_changes(connection, ((OVERLAY, article_id) for article_id in touched), now=now)
             rows = [
                 {
                     "article_id": entry.article_id,
@@ -65,7 +66,32 @@ class OverlayRepository:
             rows = connection.execute(query, {"article_id": article_id}).all()
         return [OverlayEntry(row.article_id, row.neighbour_id, row.score, row.cosine) for row in rows]
 
-    def clear_before(self, moment: datetime) -> None:
+    def clear_before(self, moment: datetime, *, now: datetime) -> None:
         """Drop entries a build that started at ``moment`` has taken in."""
         with write_transaction(self.engine) as connection:
-            connection.execute(delete(neighbour_overlay).where(neighbour_overlay.c.created_at < moment))
+            result = connection.execute(
+                delete(neighbour_overlay).where(neighbour_overlay.c.created_at < moment)
+            )
+            if result.rowcount:
+                record_changes(connection, [(OVERLAY_ALL, "")], now=now)
+
+    def all(self) -> dict[str, list[OverlayEntry]]:
+        """Every learned entry, by the article whose list it joins."""
+        return self._by_article(select(neighbour_overlay))
+
+    def for_articles(self, article_ids: Sequence[str]) -> dict[str, list[OverlayEntry]]:
+        found: dict[str, list[OverlayEntry]] = {}
+        for start in range(0, len(article_ids), _CHUNK):
+            chunk = list(article_ids[start : start + _CHUNK])
+            found.update(
+                self._by_article(select(neighbour_overlay).where(neighbour_overlay.c.article_id.in_(chunk)))
+            )
+        return found
+
+    def _by_article(self, query: Any) -> dict[str, list[OverlayEntry]]:
+        found: dict[str, list[OverlayEntry]] = {}
+        with self.engine.connect() as connection:
+            for row in connection.execute(query):
+                entry = OverlayEntry(row.article_id, row.neighbour_id, row.score, row.cosine)
+                found.setdefault(row.article_id, []).append(entry)
+        return found

@@ -146,6 +146,27 @@ reindex_jobs = Table(
     Index("ix_reindex_jobs_created_at", "created_at"),
 )
 
+# One row: the store's version, raised by every write that changes what lists show (articles,
+# editorial settings, exclusions, learned neighbours). Its row lock orders those writes, so a
+# reader that has seen version v has seen every change up to v. Views do not raise it.
+store_state = Table(
+    "store_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
+
+# What each version changed: (kind, key) pairs such as ("article", id), ("site", "").
+# Each worker's in-memory catalog reloads just these; old rows are pruned.
+store_changes = Table(
+    "store_changes",
+    metadata,
+    Column("version", BigInteger, primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 # Named leases, claimed with one conditional UPDATE: one reindex at a time across processes.
 leases = Table(
     "leases",

@@ -1,0 +1,68 @@
+"""The app's per-process resources, each kept in ``app.extensions``: the store and what each
+worker keeps in memory in front of it (catalog, popular lists, answers, view writer)."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from service.answer_cache import AnswerCache
+from service.catalog import CatalogHolder
+from service.popularity import Popularity
+from service.recommend import FreshMatcher, RelatedPolicy
+from service.store import Store
+from service.view_recorder import ViewRecorder
+
+
+def init_app(app: Flask) -> None:
+    """Create the store from ``DATABASE_URL`` (making sure its tables exist) and its companions."""
+    config = app.config
+    store = Store.from_url(config["DATABASE_URL"])
+    store.create_schema()
+
+    app.extensions.update(
+        store=store,
+        catalog=CatalogHolder(store),
+        popularity=Popularity(store, refresh_seconds=float(config["POPULAR_REFRESH_SECONDS"])),
+        view_recorder=ViewRecorder(store, timeout_seconds=float(config["VIEW_COMMIT_TIMEOUT_SECONDS"])),
+        fresh_matcher=FreshMatcher.for_store(store),
+        answer_cache=AnswerCache(
+            size=int(config["ANSWER_CACHE_SIZE"]), ttl_seconds=float(config["ANSWER_CACHE_SECONDS"])
+        ),
+        related_policy=RelatedPolicy.from_config(config),
+    )
+
+
+def get_store() -> Store:
+    """The current app's store."""
+    store: Store = current_app.extensions["store"]
+    return store
+
+
+def get_catalog() -> CatalogHolder:
+    holder: CatalogHolder = current_app.extensions["catalog"]
+    return holder
+
+
+def get_popularity() -> Popularity:
+    popularity: Popularity = current_app.extensions["popularity"]
+    return popularity
+
+
+def get_view_recorder() -> ViewRecorder:
+    recorder: ViewRecorder = current_app.extensions["view_recorder"]
+    return recorder
+
+
+def get_fresh_matcher() -> FreshMatcher:
+    matcher: FreshMatcher = current_app.extensions["fresh_matcher"]
+    return matcher
+
+
+def get_answer_cache() -> AnswerCache:
+    cache: AnswerCache = current_app.extensions["answer_cache"]
+    return cache
+
+
+def get_related_policy() -> RelatedPolicy:
+    policy: RelatedPolicy = current_app.extensions["related_policy"]
+    return policy

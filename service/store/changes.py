@@ -1,0 +1,151 @@
+"""The store's version and change log: how every worker learns, with one cheap read, what changed.
+
+Every write that changes what a list can show calls :func:`record_changes` inside its
+transaction. That raises the single ``store_state.version`` (the row lock orders concurrent
+writers, so versions commit in order) and notes which keys the version touched. A reader
+compares :meth:`ChangeFeed.version` with the version it has seen and, when it moved, reads
+the changed keys with :meth:`ChangeFeed.changes_after`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from service.store.engine import upsert
+from service.store.schema import store_changes, store_state
+
+# Change kinds. A key of "" means the whole kind.
+ARTICLE = "article"
+EDITORIAL = "editorial"
+SITE = "site"
+OVERLAY = "overlay"
+OVERLAY_ALL = "overlay_all"
+
+# Change rows older than this are pruned; a reader further behind reloads everything.
+RETENTION = timedelta(days=1)
+_PRUNE_EVERY = 500  # versions
+_STATE_ROW = 1
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed after a version: ``keys[kind]`` holds the touched keys."""
+
+    version: int
+    keys: dict[str, set[str]]
+
+
+def ensure_state_row(connection: Connection) -> None:
+    upsert(
+        connection,
+        store_state,
+        [{"id": _STATE_ROW, "version": 0}],
+        keys=["id"],
+        update=lambda _excluded: {"id": store_state.c.id},
+    )
+
+
+def record_changes(connection: Connection, changes: Iterable[tuple[str, str]], *, now: datetime) -> int:
+    """Raise the store's version in this transaction and note ``(kind, key)`` changes; returns it."""
+    rows = sorted(set(changes))
+    if not rows:
+        return -1
+    version = connection.execute(
+        update(store_state)
+        .where(store_state.c.id == _STATE_ROW)
+        .values(version=store_state.c.version + 1)
+        .returning(store_state.c.version)
+    ).scalar_one()
+    connection.execute(
+        store_changes.insert(),
+        [{"version": version, "kind": kind, "key": key[:200], "created_at": now} for kind, key in rows],
+    )
+    if version % _PRUNE_EVERY == 0:
+        connection.execute(delete(store_changes).where(store_changes.c.created_at < now - RETENTION))
+    return int(version)
+
+
+class ChangeFeed:
+    """Reads the store's version (one row, on a connection each thread keeps) and its changes."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._local = threading.local()
+        self._opened: list[Any] = []  # every thread's connection, closed by close()
+        self._lock = threading.Lock()
+
+    def version(self) -> int:
+        """The current version: a single-row read in autocommit mode, no transaction round trips."""
+        connection = getattr(self._local, "connection", None)
+        try:
+            if connection is None:
+                connection = self._local.connection = self._open()
+            cursor = connection.driver_connection.cursor()
+            try:
+                cursor.execute(self._query)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        except Exception as error:
+            self._discard()
+            raise SQLAlchemyError(f"could not read the store version: {error}") from error
+        return int(row[0]) if row else 0
+
+    def _open(self) -> Any:
+        connection = self.engine.raw_connection()
+        with self._lock:
+            self._opened.append(connection)
+        if self.engine.dialect.name == "postgresql":
+            connection.driver_connection.autocommit = True  # type: ignore[union-attr]
+        self._query = str(
+            select(store_state.c.version)
+            .where(store_state.c.id == _STATE_ROW)
+            .compile(self.engine, compile_kwargs={"literal_binds": True})
+        )
+        return connection
+
+    def _discard(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            with self._lock:
+                if connection in self._opened:
+                    self._opened.remove(connection)
+            with contextlib.suppress(Exception):  # already broken: nothing more to release
+                connection.invalidate()
+
+    def close(self) -> None:
+        """Close every thread's version connection."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for connection in opened:
+            with contextlib.suppress(Exception):
+                connection.invalidate()
+
+    def changes_after(self, seen: int) -> Changes | None:
+        """Every change after version ``seen``; ``None`` when some were pruned (reload all)."""
+        with self.engine.connect() as connection:
+            head = int(connection.scalar(select(store_state.c.version)) or 0)
+            rows = connection.execute(
+                select(store_changes.c.version, store_changes.c.kind, store_changes.c.key).where(
+                    store_changes.c.version > seen, store_changes.c.version <= head
+                )
+            ).all()
+        if len({row.version for row in rows}) != head - seen:
+            return None
+        keys: dict[str, set[str]] = {}
+        for row in rows:
+            keys.setdefault(row.kind, set()).add(row.key)
+        return Changes(head, keys)
+
+    def head(self) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.scalar(select(func.coalesce(func.max(store_state.c.version), 0))) or 0)
