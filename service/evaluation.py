@@ -55,7 +55,7 @@ def evaluate_corpus(
         store.articles.upsert_many(parsed.articles, now=now)
         artifact = build_index(store, workdir / "models", params=params)
         total, evaluated = 0.0, 0
-        snapshots = Snapshots(CatalogHolder(store).load(), artifact, PopularList(0, ()), now)
+        snapshots = Snapshots(CatalogHolder(store).load(), artifact, PopularList.of(0, ()), now)
         related = RelatedList(snapshots, RelatedPolicy(), FreshMatcher.for_store(store))
         for article in parsed.articles:
             label = labels.get(article.id)

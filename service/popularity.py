@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from service.store import Store
@@ -28,6 +28,11 @@ class PopularList:
 
     epoch: int
     rows: tuple[tuple[str, int], ...]
+    views: dict[str, int] = field(default_factory=dict)  # the rows, by id
+
+    @classmethod
+    def of(cls, epoch: int, rows: tuple[tuple[str, int], ...]) -> PopularList:
+        return cls(epoch, rows, dict(rows))
 
 
 class Popularity:
@@ -64,6 +69,6 @@ class Popularity:
             current = held[1]
         else:
             self._epoch += 1
-            current = PopularList(self._epoch, rows)
+            current = PopularList.of(self._epoch, rows)
         self._lists[window] = (fetched_at, current)
         return current

@@ -37,7 +37,7 @@ def recommend(
 
 
 def _popular(snapshots: Snapshots, article: ArticleSummary, limit: int, shown: set[str]) -> list[Item]:
-    views = dict(snapshots.popular.rows)
+    views = snapshots.popular.views
     builder = snapshots.builder(limit, {article.id, *shown}, [snapshots.group_of(article.id)])
     builder.fill(popular_summaries(snapshots), lambda summary: Item(summary, views=views[summary.id]))
     return builder.items

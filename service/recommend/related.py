@@ -9,19 +9,28 @@ the newest of the same category, articles sharing tags, popular and latest ones.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-import scipy.sparse as sp
 
 from service.recommend.fresh import FreshMatcher
 from service.recommend.items import Item
 from service.recommend.lists import ListBuilder
 from service.recommend.request import RecommendationRequest, RelatedPolicy
 from service.recommend.snapshots import Snapshots
-from service.recommender.index import Neighbour, RelatedIndex
+from service.recommender.index import Neighbour, RelatedIndex, TermVector
 from service.store import ArticleEditorial, ArticleSummary
 
 _NO_EDITORIAL = ArticleEditorial()
+
+
+@dataclass
+class Candidates:
+    """An article's similar candidates, corrected by what was learned since the build."""
+
+    ranked: Iterable[Neighbour]  # best first; may be consumed once only
+    learned: set[str]  # ids whose scores were learned since the build
+    vector: TermVector | None  # the article's current vector, if it has one
+    near_duplicates: list[Neighbour]  # candidates of the same story
 
 
 class RelatedList:
@@ -40,63 +49,64 @@ class RelatedList:
         editorial = catalog.editorial.get(article.id, _NO_EDITORIAL)
         max_age = request.max_age_days or self.policy.max_age_days
         oldest = None if max_age is None else snapshots.now - timedelta(days=max_age)
-        candidates, learned, vector = self._candidates(article)
-        threshold = snapshots.artifact.index.duplicate_threshold
+        candidates = self._candidates(article)
         own_groups = {snapshots.group_of(article.id)} | {
-            snapshots.group_of(candidate.id) for candidate in candidates if candidate.cosine >= threshold
+            snapshots.group_of(candidate.id) for candidate in candidates.near_duplicates
         }
         builder = snapshots.builder(request.limit, {article.id, *editorial.excluded}, own_groups)
-        scores = {candidate.id: candidate.score for candidate in candidates}
-        for pinned_id in editorial.pinned:
-            summary = catalog.published(pinned_id, snapshots.now)
-            if summary is not None:
-                builder.offer(summary, lambda s: Item(s, scores.get(s.id, 0.0), "pinned"), editorial=True)
-        self._add_similar(builder, candidates, learned, vector, oldest)
+        if editorial.pinned:
+            ranked = list(candidates.ranked)
+            candidates.ranked = ranked
+            scores = {candidate.id: candidate.score for candidate in ranked}
+            for pinned_id in editorial.pinned:  # first, in the editor's order
+                summary = catalog.published(pinned_id, snapshots.now)
+                if summary is not None:
+                    builder.offer(summary, lambda s: Item(s, scores.get(s.id, 0.0), "pinned"), editorial=True)
+        self._add_similar(builder, candidates, oldest)
         self._add_fallbacks(builder, article, oldest)
         return builder.items
 
-    def _candidates(self, article: ArticleSummary) -> tuple[list[Neighbour], set[str], sp.csr_matrix | None]:
-        """Scored candidates, best first, corrected by what was learned since the build; the ids
-        that were learned; and the article's vector (``None`` when it has no current one)."""
+    def _candidates(self, article: ArticleSummary) -> Candidates:
         artifact = self.snapshots.artifact
         assert artifact is not None
         index = artifact.index
         row = index.row_of(article.id)
-        vector: sp.csr_matrix | None
+        learned = self.snapshots.catalog.overlay.get(article.id, ())
+        found: list[Neighbour]
+        vector: TermVector | None
         if row is not None and index.content_hashes_[row] == article.content_hash:
-            candidates, vector = index.neighbours(row), index.matrix_[row]
+            vector = index.row_vector(row)
+            if not learned:
+                # Ranked already, and its near-duplicates share its group: nothing to merge.
+                return Candidates(index.iter_neighbours(row), set(), vector, [])
+            found = index.neighbours(row)
         else:
             match = self.fresh.match(artifact, article)
-            candidates, vector = ([], None) if match is None else (match.candidates, match.vector)
-        learned = self.snapshots.catalog.overlay.get(article.id, ())
-        merged = {candidate.id: candidate for candidate in candidates if candidate.id != article.id}
+            found = [] if match is None else match.candidates
+            vector = None if match is None else TermVector.of(match.vector)
+        merged = {candidate.id: candidate for candidate in found if candidate.id != article.id}
         merged.update((e.neighbour_id, Neighbour(e.neighbour_id, e.score, e.cosine)) for e in learned)
         ranked = sorted(merged.values(), key=lambda candidate: -candidate.score)
-        return ranked, {entry.neighbour_id for entry in learned}, vector
+        threshold = index.duplicate_threshold
+        duplicates = [candidate for candidate in ranked if candidate.cosine >= threshold]
+        return Candidates(ranked, {entry.neighbour_id for entry in learned}, vector, duplicates)
 
-    def _add_similar(
-        self,
-        builder: ListBuilder,
-        candidates: list[Neighbour],
-        learned: set[str],
-        vector: sp.csr_matrix | None,
-        oldest: datetime | None,
-    ) -> None:
+    def _add_similar(self, builder: ListBuilder, candidates: Candidates, oldest: datetime | None) -> None:
         if builder.full:
             return
         artifact = self.snapshots.artifact
         assert artifact is not None
         index = artifact.index
-        scored = self._scored(index, candidates, learned, oldest)
+        scored = self._scored(index, candidates.ranked, candidates.learned, oldest)
         if self.policy.recency_weight > 0:  # the decay reorders
             scored = iter(sorted(scored, key=lambda pair: -pair[0]))
         for score, summary in scored:
             if builder.full:
                 return
-            builder.offer(summary, _similar_item(index, vector, score))
+            builder.offer(summary, _similar_item(index, candidates.vector, score))
 
     def _scored(
-        self, index: RelatedIndex, candidates: list[Neighbour], learned: set[str], oldest: datetime | None
+        self, index: RelatedIndex, candidates: Iterable[Neighbour], learned: set[str], oldest: datetime | None
     ) -> Iterator[tuple[float, ArticleSummary]]:
         catalog, now = self.snapshots.catalog, self.snapshots.now
         for candidate in candidates:
@@ -156,7 +166,7 @@ def _fallback(reason: str) -> Callable[[ArticleSummary], Item]:
 
 
 def _similar_item(
-    index: RelatedIndex, vector: sp.csr_matrix | None, score: float
+    index: RelatedIndex, vector: TermVector | None, score: float
 ) -> Callable[[ArticleSummary], Item]:
     def make(summary: ArticleSummary) -> Item:
         terms = () if vector is None else tuple(index.shared_terms(vector, summary.id))

@@ -134,6 +134,7 @@ def load_artifact(model_dir: Path, pointer: dict[str, str], *, mmap: bool = True
     index = envelope["index"]
     if not isinstance(index, RelatedIndex):
         raise ArtifactError(f"{pointer['file']} holds no RelatedIndex")
+    index.plain_arrays()
     return IndexArtifact(
         version=envelope["version"],
         built_at=datetime.fromisoformat(envelope["built_at"]),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -44,6 +44,20 @@ class Neighbour(NamedTuple):
     id: str
     score: float
     cosine: float
+
+
+class TermVector(NamedTuple):
+    """One L2-normalised row: its column indices (sorted) and weights."""
+
+    indices: np.ndarray
+    data: np.ndarray
+
+    @classmethod
+    def of(cls, row: sp.csr_matrix) -> TermVector:
+        """From a one-row CSR matrix."""
+        row = row.tocsr()
+        row.sort_indices()
+        return cls(row.indices, row.data)
 
 
 class IndexNotFitted(RuntimeError):
@@ -275,15 +289,34 @@ class RelatedIndex:
 
     def neighbours(self, row: int) -> list[Neighbour]:
         """The precomputed neighbours of an indexed row, best first."""
+        return list(self.iter_neighbours(row))
+
+    def iter_neighbours(self, row: int) -> Iterator[Neighbour]:
+        """:meth:`neighbours`, made one at a time: a list usually needs only the first few."""
         self._check_fitted()
         # tolist() first: indexing a memory-mapped row element by element is slow.
         columns = self.neighbours_[row].tolist()
         scores, cosines = self.scores_[row].tolist(), self.cosines_[row].tolist()
-        return [
-            Neighbour(self.ids_[column], score, cosine)
-            for column, score, cosine in zip(columns, scores, cosines)
-            if column >= 0
-        ]
+        ids = self.ids_
+        for column, score, cosine in zip(columns, scores, cosines):
+            if column >= 0:
+                yield Neighbour(ids[column], score, cosine)
+
+    def plain_arrays(self) -> RelatedIndex:
+        """Swap numpy memmap wrappers for plain arrays over the same mapped memory.
+
+        Indexing a ``np.memmap`` goes through Python-level hooks (microseconds a call); a plain
+        ndarray view of the same pages does not, and workers still share the pages.
+        """
+        for name, value in vars(self).items():
+            if isinstance(value, np.memmap):
+                setattr(self, name, value.view(np.ndarray))
+            elif sp.issparse(value):
+                for part in ("data", "indices", "indptr"):
+                    array = getattr(value, part, None)
+                    if isinstance(array, np.memmap):
+                        setattr(value, part, array.view(np.ndarray))
+        return self
 
     def similar_to(self, document: Document, k: int | None = None) -> list[Neighbour]:
         """Neighbours of a document that is not (or no longer) indexed: one sparse product."""
@@ -340,27 +373,30 @@ class RelatedIndex:
         row = self.row_of(article_id)
         return None if row is None else int(self.groups_[row])
 
-    def vector_of(self, document: Document) -> sp.csr_matrix:
-        """The indexed vector of ``document`` when it is current, else a fresh one."""
-        row = self.row_of(document.id)
-        if row is not None and self.content_hashes_[row] == document.content_hash():
-            return self.matrix_[row]
-        return self.transform([document])
+    def row_vector(self, row: int) -> TermVector:
+        """The stored vector of an indexed row, as views of the matrix's arrays (no copy)."""
+        self._check_fitted()
+        start, end = self.matrix_.indptr[row], self.matrix_.indptr[row + 1]
+        indices, data = self.matrix_.indices[start:end], self.matrix_.data[start:end]
+        if not self.matrix_.has_sorted_indices:  # an index built before rows were kept sorted
+            order = np.argsort(indices)
+            indices, data = indices[order], data[order]
+        return TermVector(indices, data)
 
-    def shared_terms(self, vector: sp.csr_matrix, article_id: str, n: int = 3) -> list[str]:
-        """The ``n`` words that add most to the cosine of ``vector`` (one row) with an indexed article."""
+    def shared_terms(self, vector: TermVector, article_id: str, n: int = 3) -> list[str]:
+        """The ``n`` words that add most to the cosine of ``vector`` with an indexed article."""
         row = self.row_of(article_id)
-        if row is None or self.text_vectorizer_ is None:
+        if row is None or self.text_vectorizer_ is None or not len(vector.indices):
             return []
-        matrix = self.matrix_
-        start, end = matrix.indptr[row], matrix.indptr[row + 1]
-        common, in_query, in_row = np.intersect1d(
-            vector.indices, matrix.indices[start:end], assume_unique=True, return_indices=True
-        )
+        other = self.row_vector(row)
+        # Both index arrays are sorted: find each of the other's terms among the vector's.
+        at = np.minimum(np.searchsorted(vector.indices, other.indices), len(vector.indices) - 1)
+        shared = vector.indices[at] == other.indices
         names = self._term_names()
-        in_text = common < len(names)  # the label block's columns come after the words
-        weights = (vector.data[in_query] * matrix.data[start:end][in_row])[in_text]
-        best = common[in_text][np.argsort(-weights, kind="stable")[:n]]
+        columns = other.indices[shared]
+        in_text = columns < len(names)  # the label block's columns come after the words
+        weights = (vector.data[at[shared]] * other.data[shared])[in_text]
+        best = columns[in_text][np.argsort(-weights, kind="stable")[:n]]
         return [str(names[index]) for index in best]
 
     def _term_names(self) -> np.ndarray:
@@ -382,8 +418,10 @@ def _combine(blocks: Sequence[sp.csr_matrix | None], n_rows: int) -> sp.csr_matr
     present = [block for block in blocks if block is not None]
     if not present:
         return sp.csr_matrix((n_rows, 0), dtype=np.float32)
-    matrix = sp.hstack(present, format="csr", dtype=np.float32)
-    return normalize(matrix, norm="l2", copy=False).astype(np.float32)
+    matrix = normalize(sp.hstack(present, format="csr", dtype=np.float32), norm="l2", copy=False)
+    matrix = matrix.astype(np.float32)
+    matrix.sort_indices()  # rows are searched by column (shared_terms)
+    return matrix
 
 
 def _title_repeats_body(document: Document) -> bool:

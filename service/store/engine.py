@@ -39,7 +39,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA synchronous = FULL")  # a commit is on disk before it is acknowledged
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
@@ -73,9 +73,20 @@ def upsert(
     ``update``, given the statement's ``excluded`` row, returns other SET values instead
     (for counters: ``lambda excluded: {"views": table.c.views + excluded.views}``).
     """
-    if not rows:
-        return
-    dialect = connection.dialect.name
+    if rows:
+        statement = upsert_statement(connection.dialect.name, table, keys=keys, keep=keep, update=update)
+        connection.execute(statement, rows)
+
+
+def upsert_statement(
+    dialect: str,
+    table: Table,
+    *,
+    keys: Sequence[str],
+    keep: Sequence[str] = (),
+    update: Callable[[Any], dict[str, Any]] | None = None,
+) -> Insert:
+    """The statement :func:`upsert` runs; build it once for a hot path (building costs ~0.3 ms)."""
     if dialect == "postgresql":
         statement: Insert = postgresql.insert(table)
     elif dialect == "sqlite":
@@ -91,7 +102,4 @@ def upsert(
         }
     else:
         set_ = update(excluded)
-    connection.execute(
-        statement.on_conflict_do_update(index_elements=list(keys), set_=set_),  # type: ignore[attr-defined]
-        rows,
-    )
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=set_)  # type: ignore[attr-defined]

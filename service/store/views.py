@@ -9,10 +9,10 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
 
 from service.store.articles import NEWEST_FIRST, published_by
-from service.store.engine import upsert, write_transaction
+from service.store.engine import upsert, upsert_statement, write_transaction
 from service.store.schema import article_views, articles
 from service.windows import floor_hour
 
@@ -50,29 +50,36 @@ class ViewRepository:
     def record_batch(self, counts: Mapping[tuple[str, datetime], int]) -> set[str]:
         """Add ``(article_id, moment) -> views`` in one transaction; returns the ids recorded.
 
-        Views of an article that does not exist (or was deleted meanwhile) are left out, so
-        one of them never fails the others.
+        Views of an article that does not exist are left out, so one of them never fails the
+        others. The articles found are share-locked (PostgreSQL) until the commit, so none can be
+        deleted between the check and the write.
         """
-        recorded: set[str] = set()
+        merged = _by_hour(counts)
+        ids = sorted({article_id for article_id, _ in merged})
+        existing_query = (
+            select(articles.c.id)
+            .where(articles.c.id.in_(bindparam("ids", expanding=True)))
+            .with_for_update(read=True, key_share=True)
+        )
         with write_transaction(self.engine) as connection:
-            for (article_id, hour), count in sorted(_by_hour(counts).items()):
-                parameters = {"article_id": article_id, "hour": hour, "views": count}
-                if connection.execute(self._add_if_article, parameters).first() is not None:
-                    recorded.add(article_id)
-        return recorded
+            existing = set(connection.scalars(existing_query, {"ids": ids}))
+            rows = [
+                {"article_id": a, "hour": hour, "views": n}
+                for (a, hour), n in sorted(merged.items())
+                if a in existing
+            ]
+            if rows:
+                connection.execute(self._add_views, rows)
+        return existing
 
     @cached_property
-    def _add_if_article(self) -> Any:
-        """INSERT … SELECT from articles (nothing when the article is gone), summing on conflict."""
-        source = select(
-            articles.c.id, bindparam("hour", type_=article_views.c.hour.type), bindparam("views")
-        ).where(articles.c.id == bindparam("article_id"))
-        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
-        statement = dialect.insert(article_views).from_select(["article_id", "hour", "views"], source)
-        return statement.on_conflict_do_update(
-            index_elements=["article_id", "hour"],
-            set_={"views": article_views.c.views + statement.excluded.views},
-        ).returning(article_views.c.article_id)  # a row when the article exists
+    def _add_views(self) -> Insert:
+        return upsert_statement(
+            self.engine.dialect.name,
+            article_views,
+            keys=["article_id", "hour"],
+            update=lambda excluded: {"views": article_views.c.views + excluded.views},
+        )
 
     def most_viewed(self, *, since: datetime | None, now: datetime, limit: int) -> list[tuple[str, int]]:
         """``(id, views)`` of published articles viewed since ``since``: most first, ties to the newer."""
