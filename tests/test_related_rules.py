@@ -3,6 +3,8 @@ distinct lists and freshness between builds."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -220,3 +222,51 @@ def test_bad_editorial_settings_are_refused_and_change_nothing(
     assert client.get("/api/v1/admin/articles/sleep-0/editorial", headers=admin).json == before
     assert client.get("/api/v1/admin/exclusions", headers=admin).json == {"categories": [], "tags": []}
     assert client.put(path, json=body).status_code == 401
+
+
+def test_pins_keep_the_editors_order_even_against_their_scores(
+    seeded: Flask, client: FlaskClient, admin: dict[str, str]
+) -> None:
+    by_score = [item["id"] for item in get(client, "sleep-0", limit=3)["related"]]
+    assert len(by_score) == 3
+    pinned = [by_score[2], by_score[0]]  # the weaker match first
+    client.put("/api/v1/admin/articles/sleep-0/editorial", json={"pinned": pinned}, headers=admin)
+    related = get(client, "sleep-0", limit=3)["related"]
+    assert ids(related) == [by_score[2], by_score[0], by_score[1]]
+    assert [item["reason"] for item in related] == ["pinned", "pinned", "similar"]
+
+
+def test_shared_tags_fill_past_many_candidates_that_rules_drop(
+    seeded: Flask, client: FlaskClient, admin: dict[str, str]
+) -> None:
+    """A fallback keeps reading while the rows it reads are dropped (here: too old)."""
+    recent = (datetime.now(UTC) - timedelta(days=10)).isoformat()
+    loner = {"id": "loner", "title": "Gluons", "body": "Quarks hadrons.", "published_at": recent}
+    old_ones = [
+        {
+            **loner,
+            "id": f"old-{n}",
+            "title": f"Lattice {n}",
+            "body": f"Bosons {n}.",
+            "published_at": "2001-01-01",
+        }
+        for n in range(40)
+    ]
+    newer = [
+        {**loner, "id": f"new-{n}", "title": f"Mesons {n}", "body": "Pions.", "tags": ["x1"]}
+        for n in range(2)
+    ]
+    tagged = [{**record, "tags": ["x1", "x2"]} for record in [loner, *old_ones]]
+    assert client.post("/api/v1/articles", json=tagged + newer, headers=admin).status_code == 200
+    related = get(client, "loner", limit=5, max_age_days=100, distinct="false")["related"]
+    from_tags = [item["id"] for item in related if item["reason"] == "shared_tags"]
+    assert sorted(from_tags) == ["new-0", "new-1"]
+
+
+def test_the_recommender_core_loads_without_the_web_app() -> None:
+    code = (
+        "import sys, service.recommender, service.recommend, service.catalog;"
+        "web = [m for m in ('flask', 'service.app', 'service.api') if m in sys.modules];"
+        "assert not web, web"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
