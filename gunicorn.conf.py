@@ -1,23 +1,177 @@
-"""gunicorn settings for `make run`; every value can be overridden from the environment."""
+"""gunicorn settings for `make run` and the tests; every value can be overridden from the environment.
 
+Keep-alive matters here: site back ends keep pools of open connections to this service. A
+connection the server closes while a client reuses it fails that client's request with
+"Connection reset by peer" or "Remote end closed connection without response". So:
+
+- the server keeps idle connections longer than any client keeps them (``keepalive``);
+- a refused upload (413, body over MAX_CONTENT_LENGTH) is answered "Connection: close"
+  (``pre_request``), its body is read and discarded so that the client gets the 413, and the
+  connection is closed in the request's thread (``post_request``), not on the worker's event
+  loop, where gunicorn 27's lingering close stalls all the worker's other connections past
+  their keep-alive deadline; any other unread body is drained so that "keep-alive" holds.
+
+The hooks use gunicorn 27's request object (pinned in requirements.txt). Settings not named
+here can still be given in ``GUNICORN_CMD_ARGS``, e.g. ``GUNICORN_CMD_ARGS="--log-level debug"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
 import os
+import socket
+import sys
+import time
+from typing import Any
 
-bind = f"127.0.0.1:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# Threads let a worker answer while a request waits on the database.
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-timeout = 60
-graceful_timeout = 30
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+def _int(name: str, default: int) -> int:
+    return int(_env(name, str(default)))
+
+
+def _float(name: str, default: float) -> float:
+    return float(_env(name, str(default)))
+
+
+# 127.0.0.1 only by default: a proxy or load balancer on the host faces the network.
+bind = _env("GUNICORN_BIND", f"127.0.0.1:{_env('PORT', '8000')}")
+# Processes: each loads its own index; two use two cores and survive the loss of one.
+workers = _int("WEB_CONCURRENCY", 2)
+# Threads let a worker answer while a request waits on the database, and gthread keeps idle
+# keep-alive connections in an event loop without holding a thread for each.
+worker_class = _env("GUNICORN_WORKER_CLASS", "gthread")
+threads = _int("GUNICORN_THREADS", 4)
+# Open connections per worker, idle kept-alive ones included (each is a file descriptor: keep
+# it under `ulimit -n`). Past it, less the threads, responses say "Connection: close" rather
+# than promise a keep-alive the worker cannot keep; raise it when more pooled clients connect.
+worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 1000)
+# Seconds an idle kept-alive connection stays open. It must be LONGER than the idle timeout of
+# every client pool and load balancer in front (AWS ALB: 60 s; nginx upstream keepalive: 60 s;
+# urllib3/requests and http.client: none): the side that closes an idle connection first must
+# be the client, which then opens a new one. gunicorn's default of 2 s closed connections
+# that clients pausing ~2 s were just reusing: their next request failed. Idle connections
+# cost a socket in the worker's event loop, no thread.
+keepalive = _int("GUNICORN_KEEPALIVE", 75)
+# A worker whose event loop has not reported for this long is hung: it is killed and replaced.
+# (With gthread a slow request runs in a thread and does not count.)
+timeout = _int("GUNICORN_TIMEOUT", 60)
+# On SIGTERM, requests in flight get this long to finish.
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+# Off unless asked for (a path, or "-" for stdout): the service logs its own errors.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 # gunicorn's control socket has one fixed path per user: several servers on one machine
 # (tests, benchmarks, a second site) would take it from each other. We do not use it.
-control_socket_disable = True
+control_socket_disable = _env("GUNICORN_CONTROL_SOCKET_DISABLE", "true").lower() in ("1", "true", "yes")
+
+# Not gunicorn settings (gunicorn ignores unknown names); used by the hooks below.
+# A request body the application did not read (a refused upload, a beacon's body) is read and
+# discarded up to this many bytes and seconds, so that the client, which usually sends its
+# whole body before it reads the answer, gets the answer (413) instead of a reset. Beyond
+# either bound the connection is closed with what is left unread.
+_drain_bytes = _int("GUNICORN_DRAIN_BYTES", 64 * 1024 * 1024)
+_drain_seconds = _float("GUNICORN_DRAIN_SECONDS", 10.0)
+# Before a connection is closed, how long the server waits for the client to close its side
+# after reading the answer (RFC 9112 section 9.6 "lingering close").
+_linger_seconds = _float("GUNICORN_LINGER_SECONDS", 2.0)
 
 
 def post_worker_init(worker):  # type: ignore[no-untyped-def]
-    """Load the published index as the worker starts, so that no request waits for it."""
-    app = getattr(worker, "wsgi", None)
-    holder = getattr(app, "extensions", {}).get("index_holder")
-    if holder is not None:
-        holder.current()
+    """Load the published index and the catalog as the worker starts: no request waits for them."""
+    extensions = getattr(getattr(worker, "wsgi", None), "extensions", {})
+    for name in ("index_holder", "catalog"):
+        if name in extensions:
+            try:
+                extensions[name].current()
+            except Exception:  # the first request tries again and answers for it
+                worker.log.exception("could not load %s at start", name)
+
+
+def _content_length(req: Any) -> int | None:
+    for name, value in req.headers:
+        if name == "CONTENT-LENGTH":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def pre_request(worker, req):  # type: ignore[no-untyped-def]
+    """Answer a body the application will refuse (413) with "Connection: close".
+
+    The application refuses a body longer than MAX_CONTENT_LENGTH without reading it. gunicorn
+    would still announce "Connection: keep-alive", then fail to drain a large body and close
+    the connection anyway: the client's pool reuses a dead connection. Saying "close" up front
+    is honest, and RFC 9110 section 15.5.14 allows it. (A chunked body has no length to check
+    here; post_request drains or closes it.)
+    """
+    limit = getattr(getattr(worker, "wsgi", None), "config", {}).get("MAX_CONTENT_LENGTH")
+    length = _content_length(req)
+    if limit is not None and length is not None and length > limit:
+        req.force_close()
+
+
+def _drain(req: Any, sock: socket.socket) -> bool:
+    """Read and discard the rest of the request body, within bounds; whether it was all read."""
+    deadline, drained, prior = time.monotonic() + _drain_seconds, 0, sock.gettimeout()
+    try:
+        while drained <= _drain_bytes:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            sock.settimeout(remaining)
+            chunk = req.body.read(64 * 1024)
+            if not chunk:
+                return True
+            drained += len(chunk)
+        return False
+    except Exception:  # a timeout, a reset, a malformed chunk: the connection is done
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            sock.settimeout(prior)
+
+
+def _linger_close(sock: socket.socket) -> None:
+    """Half-close, give the client time to read the answer and close, then stop reading.
+
+    gunicorn 27 (gthread) does this lingering close itself, but on the worker's event-loop
+    thread: while a client holds a closed-by-us connection open, that thread waits up to 2 s
+    and serves no connection of the worker; their keep-alive deadlines pass meanwhile, and
+    the loop then closes them, resetting those whose request had arrived. Done here, in the
+    request's thread, the socket is left shut both ways and gunicorn's close is immediate.
+    """
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        deadline, discarded = time.monotonic() + _linger_seconds, 0
+        while (remaining := deadline - time.monotonic()) > 0 and discarded < 1024 * 1024:
+            sock.settimeout(remaining)
+            if not (data := sock.recv(64 * 1024)):
+                break
+            discarded += len(data)
+    except OSError:
+        pass
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RD)
+
+
+def post_request(worker, req, environ, resp):  # type: ignore[no-untyped-def]
+    """After the answer went out: drain an unread body; close lingering if the connection ends.
+
+    Runs in the request's thread. A fully drained body leaves the connection clean for the
+    next request (gunicorn's own drain stops at 64 KiB and then closes a connection it had
+    announced as kept alive).
+    """
+    sock = environ.get("gunicorn.socket")
+    if sys.exc_info()[0] is not None or resp is None or sock is None or req.version >= (2, 0):
+        return  # gunicorn answers the error itself; HTTP/2 has its own framing
+    try:
+        drained = not (getattr(req, "chunked", False) or _content_length(req)) or _drain(req, sock)
+        if not drained or resp.should_close():
+            _linger_close(sock)
+    except Exception:
+        worker.log.exception("post_request: closing the connection failed")
