@@ -1,9 +1,10 @@
-"""Encoded answers kept per worker, valid while what they were built from is unchanged.
+"""What each worker keeps of its answers, valid while what they were built from is unchanged.
 
-An entry is keyed by the request and stamped with a *generation*: the versions of every
-snapshot the answer was built from (store catalog, index, popular list). An entry whose
-generation differs from the current one, or that has passed its ``valid_until`` (the next
-scheduled publication, or its time to live), is computed again.
+An entry carries a *stamp*: the versions of the snapshots it was built from (store catalog,
+index, popular list). A lookup says which stamp is current; an entry with another stamp, or
+past its ``valid_until`` (the next scheduled publication, or its time to live), is computed
+again. Two levels use it: whole encoded answers, and related lists (which outlive a change of
+the popular list unless they fell back on it).
 """
 
 from __future__ import annotations
@@ -12,52 +13,43 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from cachetools import LRUCache
 
+V = TypeVar("V")
+
 
 @dataclass(frozen=True)
-class CachedAnswer:
-    body: bytes
-    etag: str
-    generation: Hashable
+class Entry(Generic[V]):
+    value: V
+    stamp: Hashable
     valid_until: float  # time.time()
 
 
-class AnswerCache:
-    """An LRU of :class:`CachedAnswer` by request key."""
+class SnapshotCache(Generic[V]):
+    """An LRU of values by key, each valid for one stamp and until a moment."""
 
     def __init__(self, *, size: int = 10_000, ttl_seconds: float = 30.0) -> None:
         self.ttl_seconds = ttl_seconds
-        self._entries: LRUCache[Hashable, CachedAnswer] = LRUCache(maxsize=max(size, 1))
-        self._lock = threading.Lock()
         self.enabled = size > 0
+        self._entries: LRUCache[Hashable, Entry[V]] = LRUCache(maxsize=max(size, 1))
+        self._lock = threading.Lock()
 
-    def get(self, key: Hashable, generation: Hashable) -> CachedAnswer | None:
+    def get(self, key: Hashable, is_current: Callable[[Hashable], bool]) -> V | None:
+        """The value of ``key`` if its stamp passes ``is_current`` and it has not expired."""
         if not self.enabled:
             return None
         with self._lock:
             entry = self._entries.get(key)
-        if entry is None or entry.generation != generation or entry.valid_until <= time.time():
+        if entry is None or entry.valid_until <= time.time() or not is_current(entry.stamp):
             return None
-        return entry
+        return entry.value
 
-    def get_or_compute(
-        self,
-        key: Hashable,
-        generation: Hashable,
-        compute: Callable[[], tuple[bytes, str, float | None]],
-    ) -> CachedAnswer:
-        """The cached answer, or ``compute()`` → ``(body, etag, expires_at or None)`` stored."""
-        entry = self.get(key, generation)
-        if entry is not None:
-            return entry
-        body, etag, expires_at = compute()
+    def put(self, key: Hashable, value: V, stamp: Hashable, *, expires_at: float | None = None) -> None:
         valid_until = time.time() + self.ttl_seconds
         if expires_at is not None:
             valid_until = min(valid_until, expires_at)
-        entry = CachedAnswer(body, etag, generation, valid_until)
         if self.enabled:
             with self._lock:
-                self._entries[key] = entry
-        return entry
+                self._entries[key] = Entry(value, stamp, valid_until)

@@ -114,12 +114,11 @@ class Catalog:
         keys = self.recency[max(end - limit, 0) : max(end, 0)]
         return [self.summaries[article_id] for _, article_id in reversed(keys)]
 
-    def next_publication(self, now: datetime) -> datetime | None:
-        """When the next scheduled article becomes published, if any is scheduled."""
+    def next_publication(self, now: datetime) -> float | None:
+        """When (a timestamp) the next scheduled article becomes published, if one is scheduled:
+        lists built now are valid until then."""
         position = bisect.bisect_right(self.recency, (now.timestamp(), _LAST_ID))
-        if position == len(self.recency):
-            return None
-        return self.summaries[self.recency[position][1]].listed_at
+        return None if position == len(self.recency) else self.recency[position][0]
 
     def _published_keys(self, keys: list[Key], now: datetime) -> list[Key]:
         return keys[: bisect.bisect_right(keys, (now.timestamp(), _LAST_ID))]

@@ -52,6 +52,9 @@ def default_config(instance_path: str) -> dict[str, Any]:
         # An answer is also recomputed as soon as anything it was built from changes.
         "ANSWER_CACHE_SIZE": 10_000,
         "ANSWER_CACHE_SECONDS": 30.0,
+        # SQLite in WAL mode: NORMAL commits survive a crash of the process, FULL also a power
+        # loss (an fsync per commit; views are group-committed, so it costs per batch).
+        "SQLITE_SYNCHRONOUS": "NORMAL",
         # A view is acknowledged once committed; a request waits this long for its commit.
         "VIEW_COMMIT_TIMEOUT_SECONDS": 10.0,
     }

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
-from service.answer_cache import AnswerCache
+from service.answer_cache import SnapshotCache
+from service.api.shapes import EncodedAnswer
 from service.catalog import CatalogHolder
 from service.popularity import Popularity
-from service.recommend import FreshMatcher, RelatedPolicy
+from service.recommend import FreshMatcher, Item, RelatedPolicy
 from service.store import Store
 from service.view_recorder import ViewRecorder
 
@@ -16,8 +17,9 @@ from service.view_recorder import ViewRecorder
 def init_app(app: Flask) -> None:
     """Create the store from ``DATABASE_URL`` (making sure its tables exist) and its companions."""
     config = app.config
-    store = Store.from_url(config["DATABASE_URL"])
+    store = Store.from_url(config["DATABASE_URL"], sqlite_synchronous=str(config["SQLITE_SYNCHRONOUS"]))
     store.create_schema()
+    cache_size, cache_seconds = int(config["ANSWER_CACHE_SIZE"]), float(config["ANSWER_CACHE_SECONDS"])
 
     app.extensions.update(
         store=store,
@@ -25,9 +27,8 @@ def init_app(app: Flask) -> None:
         popularity=Popularity(store, refresh_seconds=float(config["POPULAR_REFRESH_SECONDS"])),
         view_recorder=ViewRecorder(store, timeout_seconds=float(config["VIEW_COMMIT_TIMEOUT_SECONDS"])),
         fresh_matcher=FreshMatcher.for_store(store),
-        answer_cache=AnswerCache(
-            size=int(config["ANSWER_CACHE_SIZE"]), ttl_seconds=float(config["ANSWER_CACHE_SECONDS"])
-        ),
+        answer_cache=SnapshotCache[EncodedAnswer](size=cache_size, ttl_seconds=cache_seconds),
+        related_cache=SnapshotCache[tuple[Item, ...]](size=cache_size, ttl_seconds=cache_seconds),
         related_policy=RelatedPolicy.from_config(config),
     )
 
@@ -58,8 +59,13 @@ def get_fresh_matcher() -> FreshMatcher:
     return matcher
 
 
-def get_answer_cache() -> AnswerCache:
-    cache: AnswerCache = current_app.extensions["answer_cache"]
+def get_answer_cache() -> SnapshotCache[EncodedAnswer]:
+    cache: SnapshotCache[EncodedAnswer] = current_app.extensions["answer_cache"]
+    return cache
+
+
+def get_related_cache() -> SnapshotCache[tuple[Item, ...]]:
+    cache: SnapshotCache[tuple[Item, ...]] = current_app.extensions["related_cache"]
     return cache
 
 

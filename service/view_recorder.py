@@ -55,19 +55,21 @@ class ViewRecorder:
 
     def _write_forever(self) -> None:
         while True:
-            batch = [self._queue.get()]
+            self._write([self._queue.get()])
+
+    def _write(self, batch: list[tuple[str, datetime, Future[bool]]]) -> None:
+        def collect() -> Counter[tuple[str, datetime]]:
+            # Called holding the write lock: views that queued while it was awaited join in.
             while len(batch) < _MAX_BATCH:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self._write(batch)
+            return Counter((article_id, at) for article_id, at, _ in batch)
 
-    def _write(self, batch: list[tuple[str, datetime, Future[bool]]]) -> None:
-        counts = Counter((article_id, at) for article_id, at, _ in batch)
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                recorded = self.store.views.record_batch(counts)
+                recorded = self.store.views.record_batch(collect)
                 break
             except IntegrityError:
                 if attempt == _ATTEMPTS:

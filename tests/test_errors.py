@@ -326,7 +326,7 @@ def test_unexpected_errors_hide_their_details(limited: Flask, monkeypatch: pytes
     def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(limited.extensions["store"].articles, "all_summaries", explode)
+    monkeypatch.setattr(limited.extensions["catalog"], "current", explode)
     response = limited.test_client().get("/api/v1/articles")
     assert response.status_code == 500
     assert response.json["error"]["code"] == "internal_error"

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, request
 from service.api.auth import admin_required
 from service.api.body import json_body
 from service.api.params import boolean, choice, integer
-from service.api.shapes import etag_of, recommendations_json, summary_json
+from service.api.shapes import EncodedAnswer, recommendations_json, summary_json
 from service.articles import Article, ArticleValidationError, parse_article
 from service.bots import is_bot
 from service.errors import ArticleNotFound, InvalidArticle, InvalidParameter, StoreUnavailable
@@ -24,6 +24,7 @@ from service.resources import (
     get_catalog,
     get_fresh_matcher,
     get_popularity,
+    get_related_cache,
     get_related_policy,
     get_store,
     get_view_recorder,
@@ -72,17 +73,23 @@ def recommendations(article_id: str) -> Response:
     if article is None:
         raise ArticleNotFound(article_id)
     snapshots = Snapshots(catalog, get_index_holder().current(), get_popularity().top(query.window, now), now)
-    generation = (catalog.version, snapshots.artifact and snapshots.artifact.version, snapshots.popular.epoch)
-
-    def compute() -> tuple[bytes, str, float | None]:
-        answer = recommend(snapshots, article, query, policy=get_related_policy(), fresh=get_fresh_matcher())
-        body = orjson.dumps(recommendations_json(answer))
-        scheduled = catalog.next_publication(now)  # the answer changes when it is published
-        return body, etag_of(body), None if scheduled is None else scheduled.timestamp()
-
-    cached = get_answer_cache().get_or_compute(query, generation, compute)
-    response = Response(cached.body, mimetype="application/json")
-    response.set_etag(cached.etag)
+    stamp = (catalog.version, snapshots.artifact and snapshots.artifact.version, snapshots.popular.epoch)
+    answers = get_answer_cache()
+    answer = answers.get(query, stamp.__eq__)
+    if answer is None:
+        recommendations = recommend(
+            snapshots,
+            article,
+            query,
+            policy=get_related_policy(),
+            fresh=get_fresh_matcher(),
+            related_cache=get_related_cache(),
+        )
+        answer = EncodedAnswer.of(orjson.dumps(recommendations_json(recommendations)))
+        # valid until the next scheduled article is published
+        answers.put(query, answer, stamp, expires_at=catalog.next_publication(now))
+    response = Response(answer.body, mimetype="application/json")
+    response.set_etag(answer.etag)
     return response
 
 
@@ -101,9 +108,9 @@ def _recommendation_request(article_id: str) -> RecommendationRequest:
 @blueprint.post("/<article_id>/views")
 def record_view(article_id: str) -> tuple[dict[str, bool], int]:
     # A beacon: any body and content type are accepted, and none is read.
+    if get_catalog().current().get(article_id) is None:
+        raise ArticleNotFound(article_id)
     if is_bot(request.user_agent.string, current_app.config["BOT_USER_AGENT_PATTERN"]):
-        if get_catalog().current().get(article_id) is None:
-            raise ArticleNotFound(article_id)
         return {"recorded": False}, 202
     try:
         recorded = get_view_recorder().record(article_id, _now())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from service.articles import isoformat
@@ -73,6 +74,13 @@ def exclusions_json(exclusions: SiteExclusions) -> dict[str, Any]:
     return {"categories": sorted(exclusions.categories), "tags": sorted(exclusions.tags)}
 
 
-def etag_of(body: bytes) -> str:
-    """A strong validator of an answer's bytes."""
-    return hashlib.blake2b(body, digest_size=12).hexdigest()
+@dataclass(frozen=True)
+class EncodedAnswer:
+    """An answer's JSON bytes and their strong validator."""
+
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, body: bytes) -> EncodedAnswer:
+        return cls(body, hashlib.blake2b(body, digest_size=12).hexdigest())

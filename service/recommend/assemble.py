@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
+from service.answer_cache import SnapshotCache
 from service.recommend.fresh import FreshMatcher
 from service.recommend.items import Item, Recommendations
 from service.recommend.related import RelatedList, popular_summaries
@@ -17,13 +20,16 @@ def recommend(
     *,
     policy: RelatedPolicy,
     fresh: FreshMatcher,
+    related_cache: SnapshotCache[tuple[Item, ...]] | None = None,
 ) -> Recommendations:
     """The lists under ``article``. With ``request.distinct`` an article shows in one list only
     (related, then popular, then latest), and the later lists refill from further down."""
     lists: dict[str, list[Item]] = {}
     shown: set[str] = set()
     if "related" in request.sections:
-        lists["related"] = RelatedList(snapshots, policy, fresh).items(article, request)
+        lists["related"] = _related(
+            snapshots, article, request, policy=policy, fresh=fresh, cache=related_cache
+        )
         shown |= _ids(lists["related"], request.distinct)
     if "popular" in request.sections:
         lists["popular"] = _popular(snapshots, article, request.limit, shown)
@@ -34,6 +40,36 @@ def recommend(
         lists["latest"] = builder.items
     ordered = {section: lists[section] for section in ordered_sections(request.sections)}
     return Recommendations(article, ordered, snapshots.artifact)
+
+
+def _related(
+    snapshots: Snapshots,
+    article: ArticleSummary,
+    request: RecommendationRequest,
+    *,
+    policy: RelatedPolicy,
+    fresh: FreshMatcher,
+    cache: SnapshotCache[tuple[Item, ...]] | None,
+) -> list[Item]:
+    """``related``, kept across requests until the catalog or index changes, or the popular list
+    does when the related list had to fall back on it."""
+    key = (article.id, request.limit, request.window, request.max_age_days)
+    base = (snapshots.catalog.version, snapshots.artifact and snapshots.artifact.version)
+
+    def is_current(stamp: Hashable) -> bool:
+        # (base, None) when the list did not use the popular list, (base, epoch) when it did
+        return stamp in ((base, None), (base, snapshots.popular.epoch))
+
+    found = None if cache is None else cache.get(key, is_current)
+    if found is not None:
+        return list(found)
+    related = RelatedList(snapshots, policy, fresh)
+    items = related.items(article, request)
+    if cache is not None:
+        epoch = snapshots.popular.epoch if related.used_popular else None
+        expires_at = snapshots.catalog.next_publication(snapshots.now)
+        cache.put(key, tuple(items), (base, epoch), expires_at=expires_at)
+    return items
 
 
 def _popular(snapshots: Snapshots, article: ArticleSummary, limit: int, shown: set[str]) -> list[Item]:

@@ -40,6 +40,7 @@ class RelatedList:
         self.snapshots = snapshots
         self.policy = policy
         self.fresh = fresh
+        self.used_popular = False  # whether the list fell back on the popular list
 
     def items(self, article: ArticleSummary, request: RecommendationRequest) -> list[Item]:
         snapshots = self.snapshots
@@ -130,6 +131,10 @@ class RelatedList:
         age_days = max((self.snapshots.now - published_at).total_seconds() / 86400, 0.0)
         return (1.0 - weight) + weight * 0.5 ** (age_days / self.policy.recency_half_life_days)
 
+    def _popular(self) -> Iterator[ArticleSummary]:
+        self.used_popular = True
+        return popular_summaries(self.snapshots)
+
     def _add_fallbacks(self, builder: ListBuilder, article: ArticleSummary, oldest: datetime | None) -> None:
         catalog, now = self.snapshots.catalog, self.snapshots.now
 
@@ -145,7 +150,7 @@ class RelatedList:
         if article.tags:
             tags = article.tags
             sources.append(("shared_tags", lambda: catalog.sharing_tags(tags, now)))
-        sources.append(("popular", lambda: popular_summaries(self.snapshots)))
+        sources.append(("popular", self._popular))
         sources.append(("latest", lambda: catalog.newest(now)))
         for reason, source in sources:
             if builder.full:

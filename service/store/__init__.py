@@ -46,8 +46,8 @@ class Store:
         self.changes = ChangeFeed(engine)
 
     @classmethod
-    def from_url(cls, url: str) -> Store:
-        return cls(make_engine(url))
+    def from_url(cls, url: str, *, sqlite_synchronous: str = "NORMAL") -> Store:
+        return cls(make_engine(url, sqlite_synchronous=sqlite_synchronous))
 
     def create_schema(self, attempts: int = 5) -> None:
         """Create missing tables; safe when several processes start at once.

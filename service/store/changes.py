@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError
 
 from service.store.engine import upsert
 from service.store.schema import store_changes, store_state
@@ -81,14 +81,23 @@ class ChangeFeed:
         self._local = threading.local()
         self._opened: list[Any] = []  # every thread's connection, closed by close()
         self._lock = threading.Lock()
+        self._query = str(
+            select(store_state.c.version)
+            .where(store_state.c.id == _STATE_ROW)
+            .compile(engine, compile_kwargs={"literal_binds": True})
+        )
 
     def version(self) -> int:
-        """The current version: a single-row read in autocommit mode, no transaction round trips."""
+        """The current version: a single-row read in autocommit mode, no transaction round trips.
+
+        Each thread keeps its own driver connection, outside the engine's pool: the pool is for
+        units of work and must not be drained by long-lived readers.
+        """
         connection = getattr(self._local, "connection", None)
         try:
             if connection is None:
                 connection = self._local.connection = self._open()
-            cursor = connection.driver_connection.cursor()
+            cursor = connection.cursor()
             try:
                 cursor.execute(self._query)
                 row = cursor.fetchone()
@@ -96,20 +105,19 @@ class ChangeFeed:
                 cursor.close()
         except Exception as error:
             self._discard()
-            raise SQLAlchemyError(f"could not read the store version: {error}") from error
+            raise OperationalError(self._query, None, error) from error
         return int(row[0]) if row else 0
 
     def _open(self) -> Any:
-        connection = self.engine.raw_connection()
+        dialect = self.engine.dialect
+        arguments, keywords = dialect.create_connect_args(self.engine.url)
+        connection = dialect.connect(*arguments, **keywords)
+        if dialect.name == "postgresql":
+            connection.autocommit = True
+        else:
+            connection.isolation_level = None  # sqlite3: each statement its own transaction
         with self._lock:
             self._opened.append(connection)
-        if self.engine.dialect.name == "postgresql":
-            connection.driver_connection.autocommit = True  # type: ignore[union-attr]
-        self._query = str(
-            select(store_state.c.version)
-            .where(store_state.c.id == _STATE_ROW)
-            .compile(self.engine, compile_kwargs={"literal_binds": True})
-        )
         return connection
 
     def _discard(self) -> None:
@@ -120,7 +128,7 @@ class ChangeFeed:
                 if connection in self._opened:
                     self._opened.remove(connection)
             with contextlib.suppress(Exception):  # already broken: nothing more to release
-                connection.invalidate()
+                connection.close()
 
     def close(self) -> None:
         """Close every thread's version connection."""
@@ -128,7 +136,7 @@ class ChangeFeed:
             opened, self._opened = self._opened, []
         for connection in opened:
             with contextlib.suppress(Exception):
-                connection.invalidate()
+                connection.close()
 
     def changes_after(self, seen: int) -> Changes | None:
         """Every change after version ``seen``; ``None`` when some were pruned (reload all)."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import Insert
 
 from service.store.articles import NEWEST_FIRST, published_by
@@ -36,8 +37,7 @@ class ViewRepository:
 
     def add_counts(self, counts: Mapping[tuple[str, datetime], int]) -> None:
         """Add many ``(article_id, moment) -> views`` counts in one transaction."""
-        merged = _by_hour(counts)
-        rows = [{"article_id": a, "hour": hour, "views": n} for (a, hour), n in sorted(merged.items())]
+        rows = _rows(counts)
         with write_transaction(self.engine) as connection:
             upsert(
                 connection,
@@ -47,29 +47,38 @@ class ViewRepository:
                 update=lambda excluded: {"views": article_views.c.views + excluded.views},
             )
 
-    def record_batch(self, counts: Mapping[tuple[str, datetime], int]) -> set[str]:
-        """Add ``(article_id, moment) -> views`` in one transaction; returns the ids recorded.
+    def record_batch(self, collect: Callable[[], Mapping[tuple[str, datetime], int]]) -> set[str]:
+        """Add ``(article_id, moment) -> views`` counts in one transaction; returns the ids recorded.
 
-        Views of an article that does not exist are left out, so one of them never fails the
-        others. The articles found are share-locked (PostgreSQL) until the commit, so none can be
-        deleted between the check and the write.
+        ``collect()`` is called once the transaction holds the write lock (on SQLite, shared by
+        every process), so what arrived while waiting for it joins this batch. Views of an
+        article that does not exist are left out, so one of them never fails the others: the
+        batch is one statement, and only if an article turned out to be missing (a foreign-key
+        error) is it written again with an existence check first.
         """
-        merged = _by_hour(counts)
-        ids = sorted({article_id for article_id, _ in merged})
+        rows: list[dict[str, Any]] = []
+        try:
+            with write_transaction(self.engine) as connection:
+                rows = _rows(collect())
+                connection.execute(self._add_views, rows)
+            return {str(row["article_id"]) for row in rows}
+        except IntegrityError:
+            return self._record_existing(rows)
+
+    def _record_existing(self, rows: list[dict[str, Any]]) -> set[str]:
+        # The articles found are share-locked (PostgreSQL) until the commit, so none can be
+        # deleted between the check and the write; SQLite writers hold the database's lock.
         existing_query = (
             select(articles.c.id)
             .where(articles.c.id.in_(bindparam("ids", expanding=True)))
             .with_for_update(read=True, key_share=True)
         )
         with write_transaction(self.engine) as connection:
+            ids = sorted({row["article_id"] for row in rows})
             existing = set(connection.scalars(existing_query, {"ids": ids}))
-            rows = [
-                {"article_id": a, "hour": hour, "views": n}
-                for (a, hour), n in sorted(merged.items())
-                if a in existing
-            ]
-            if rows:
-                connection.execute(self._add_views, rows)
+            kept = [row for row in rows if row["article_id"] in existing]
+            if kept:
+                connection.execute(self._add_views, kept)
         return existing
 
     @cached_property
@@ -121,6 +130,10 @@ class ViewRepository:
         series = [(first + timedelta(days=offset), 0) for offset in range(max(days, 1))]
         series = [(moment, by_day.get(moment, 0)) for moment, _ in series]
         return ViewStats(total, top_rows, series)
+
+
+def _rows(counts: Mapping[tuple[str, datetime], int]) -> list[dict[str, Any]]:
+    return [{"article_id": a, "hour": hour, "views": n} for (a, hour), n in sorted(_by_hour(counts).items())]
 
 
 def _by_hour(counts: Mapping[tuple[str, datetime], int]) -> dict[tuple[str, datetime], int]:
