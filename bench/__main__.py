@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import corpora
+from bench import http as wrk
 from bench.metrics import precision_at_k, query_rows, served_neighbours
 from bench.peers import PEERS
 from bench.recency import recency_effects
@@ -108,10 +109,26 @@ def main(argv: list[str] | None = None) -> int:
         report["http"] = http_load(records, requests_per_client=50 if args.quick else 300)
         print(f"http: {report['http']}", file=sys.stderr)
 
+    if not args.quick and not args.skip_http:
+        report["wrk"] = wrk_reports(names)
+
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(render_table(report))
     return 0
+
+
+def wrk_reports(names: list[str]) -> list[dict[str, Any]]:
+    """The hot paths under wrk, each against /healthz of the same server and run (bench.http)."""
+    plans = [("bbc-news", "sqlite", {}), ("bbc-news", "postgres", {"recommendations": False})]
+    plans.append((SCALE_CORPUS, "sqlite", {}))
+    reports = []
+    for corpus, database, options in plans:
+        if corpus in names:
+            report = wrk.run(corpus, database, 10.0, warmup=5.0, **options)
+            print(wrk.render(report), file=sys.stderr)
+            reports.append(report)
+    return reports
 
 
 def _http_records(source: str | None, *, limit: int | None) -> list[dict[str, Any]]:
@@ -182,6 +199,8 @@ def render_table(report: dict[str, Any]) -> str:
             f"Related lookup in process ({lookup['articles']:,} articles): "
             f"p50 {lookup['p50'] * 1e6:.0f} µs, p99 {lookup['p99'] * 1e6:.0f} µs"
         )
+    if report.get("wrk"):
+        lines += ["", wrk.summary(report["wrk"])]
     if "http" in report:
         http = report["http"]
         rec, views = http["recommendations"], http["views"]

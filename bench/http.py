@@ -521,6 +521,44 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def summary(reports: list[dict[str, Any]]) -> str:
+    """One table of every report's targets: each endpoint against its /healthz of the same run."""
+    lines = [
+        "| corpus | store | endpoint | req/s | /healthz req/s | × /healthz | target | p99 ms "
+        "| /healthz p99 ms | p99 target ms | errors | pass |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for report in reports:
+        runs = report["scenarios"]
+        by_scenario: dict[str, dict[str, dict[str, Any]]] = {}
+        for item in report["checks"]:
+            by_scenario.setdefault(item["scenario"], {})[item["check"]] = item
+        for name in ("recommendations", "views", "recommendations_under_views"):
+            if name not in runs:
+                continue
+            run, items = runs[name], by_scenario.get(name, {})
+            base = baseline(runs, name) or {"requests_per_second": float("nan"), "p99": float("nan")}
+            if name == "recommendations_under_views":
+                base = {"requests_per_second": float("nan"), "p99": runs["recommendations"]["p99"]}
+            share, p99 = items.get("req/s share"), items.get("p99")
+            cells = [
+                f"{report['corpus']} ({report['articles']:,})",
+                report["database"],
+                LABELS.get(name, name),
+                f"{run['requests_per_second']:,.0f}",
+                "—" if not share else f"{base['requests_per_second']:,.0f}",
+                "—" if not share else f"{share['measured']:.2f}",
+                "—" if not share else f"≥ {share['target']:.2f}",
+                _ms(run["p99"]),
+                _ms(base["p99"]),
+                _ms(p99["target"]) if p99 else "—",
+                str(run["errors"]),
+                _verdict([check for check, item in items.items() if not item["passed"]]),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default="bbc-news", choices=list(corpora.LABELS))

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 Key = tuple[float, str]  # (listed_at timestamp, id): ascending order is oldest first
 _LAST_ID = "\U0010ffff"
+_PATCH_AT_MOST = 1000  # changed articles applied one by one; more: the catalog is read anew
 
 
 def sort_key(summary: ArticleSummary) -> Key:
@@ -215,7 +216,9 @@ class CatalogHolder:
     def _refresh(self, catalog: Catalog | None) -> Catalog:
         if catalog is not None:
             changes = self.store.changes.changes_after(catalog.version)
-            if changes is not None:
+            changed = 0 if changes is None else len(changes.keys.get(ARTICLE, ()))
+            # Patching sorted lists costs per article (a memmove each); past some, reading all is cheaper.
+            if changes is not None and changed <= _PATCH_AT_MOST:
                 return self._apply(catalog, changes)
         return self.load()
 

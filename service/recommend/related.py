@@ -9,8 +9,9 @@ the newest of the same category, articles sharing tags, popular and latest ones.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from service.recommend.fresh import FreshMatcher
 from service.recommend.items import Item
@@ -101,10 +102,15 @@ class RelatedList:
         scored = self._scored(index, candidates.ranked, candidates.learned, oldest)
         if self.policy.recency_weight > 0:  # the decay reorders
             scored = iter(sorted(scored, key=lambda pair: -pair[0]))
+        first = len(builder.items)
         for score, summary in scored:
             if builder.full:
-                return
-            builder.offer(summary, _similar_item(index, candidates.vector, score))
+                break
+            builder.offer(summary, partial(Item, score=score, reason="similar", terms=()))
+        added = builder.items[first:]
+        if candidates.vector is not None and added:  # the words that matched, in one pass
+            terms = index.shared_terms_many(candidates.vector, [item.summary.id for item in added])
+            builder.items[first:] = [replace(item, terms=tuple(words)) for item, words in zip(added, terms)]
 
     def _scored(
         self, index: RelatedIndex, candidates: Iterable[Neighbour], learned: set[str], oldest: datetime | None
@@ -168,13 +174,3 @@ def popular_summaries(snapshots: Snapshots) -> Iterator[ArticleSummary]:
 
 def _fallback(reason: str) -> Callable[[ArticleSummary], Item]:
     return lambda summary: Item(summary, 0.0, reason)
-
-
-def _similar_item(
-    index: RelatedIndex, vector: TermVector | None, score: float
-) -> Callable[[ArticleSummary], Item]:
-    def make(summary: ArticleSummary) -> Item:
-        terms = () if vector is None else tuple(index.shared_terms(vector, summary.id))
-        return Item(summary, score, "similar", terms)
-
-    return make

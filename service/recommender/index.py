@@ -385,19 +385,35 @@ class RelatedIndex:
 
     def shared_terms(self, vector: TermVector, article_id: str, n: int = 3) -> list[str]:
         """The ``n`` words that add most to the cosine of ``vector`` with an indexed article."""
-        row = self.row_of(article_id)
-        if row is None or self.text_vectorizer_ is None or not len(vector.indices):
-            return []
-        other = self.row_vector(row)
-        # Both index arrays are sorted: find each of the other's terms among the vector's.
-        at = np.minimum(np.searchsorted(vector.indices, other.indices), len(vector.indices) - 1)
-        shared = vector.indices[at] == other.indices
+        return self.shared_terms_many(vector, [article_id], n)[0]
+
+    def shared_terms_many(
+        self, vector: TermVector, article_ids: Sequence[str], n: int = 3
+    ) -> list[list[str]]:
+        """:meth:`shared_terms` for several articles, in one pass over their rows."""
+        rows = [self.row_of(article_id) for article_id in article_ids]
+        found: list[list[str]] = [[] for _ in article_ids]
+        indexed = [(place, row) for place, row in enumerate(rows) if row is not None]
+        if not indexed or self.text_vectorizer_ is None or not len(vector.indices):
+            return found
+        others = [self.row_vector(row) for _, row in indexed]
+        columns = np.concatenate([other.indices for other in others])
+        weights = np.concatenate([other.data for other in others])
+        owners = np.repeat(np.arange(len(others)), [len(other.indices) for other in others])
+        # The vector's columns are sorted: find each of the others' columns among them.
+        at = np.minimum(np.searchsorted(vector.indices, columns), len(vector.indices) - 1)
         names = self._term_names()
-        columns = other.indices[shared]
-        in_text = columns < len(names)  # the label block's columns come after the words
-        weights = (vector.data[at[shared]] * other.data[shared])[in_text]
-        best = columns[in_text][np.argsort(-weights, kind="stable")[:n]]
-        return [str(names[index]) for index in best]
+        # Shared, and a word (the label block's columns come after the words).
+        keep = (vector.indices[at] == columns) & (columns < len(names))
+        columns, owners = columns[keep], owners[keep]
+        products = vector.data[at[keep]] * weights[keep]
+        order = np.lexsort((-products, owners))  # by owner, then the largest products first
+        columns, owners = columns[order].tolist(), owners[order].tolist()
+        for column, owner in zip(columns, owners):
+            terms = found[indexed[owner][0]]
+            if len(terms) < n:
+                terms.append(str(names[column]))
+        return found
 
     def _term_names(self) -> np.ndarray:
         names = getattr(self, "_names", None)
