@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.client import HTTPConnection
@@ -84,7 +84,7 @@ def gunicorn(tmp_path: Path, *, workers: int = 2, env: dict[str, str] | None = N
     )
     server = Server(port, token, process.pid)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded 2-core machine boots 4 workers slowly
         while True:
             try:
                 if server.request("GET", "/healthz")[0] == 200:
@@ -112,3 +112,88 @@ def wait_for_job(server: Server, timeout: float = 60) -> dict[str, Any]:
             return job
         time.sleep(0.1)
     raise AssertionError("reindex job did not finish")
+
+
+# -- gunicorn's worker processes (Linux /proc) -------------------------------------------------
+
+
+def worker_pids(server: Server) -> set[int]:
+    """The pids of the gunicorn master's children: its workers (Linux ``/proc``)."""
+    children: set[int] = set()
+    try:
+        for task in Path(f"/proc/{server.pid}/task").iterdir():
+            children.update(int(pid) for pid in (task / "children").read_text().split())
+        return children
+    except OSError:
+        pass  # no /proc/<pid>/task/*/children (CONFIG_PROC_CHILDREN): scan every process
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == server.pid:
+            children.add(int(stat.parent.name))
+    return children
+
+
+def wait_for_workers(
+    server: Server, count: int, *, exclude: Iterable[int] = (), timeout: float = 30
+) -> set[int]:
+    """Wait until the master has ``count`` workers, none of them in ``exclude``; their pids."""
+    deadline, old = time.monotonic() + timeout, set(exclude)
+    while True:
+        pids = worker_pids(server)
+        if len(pids) == count and not pids & old:
+            return pids
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gunicorn has workers {sorted(pids)}, wanted {count} new ones")
+        time.sleep(0.05)
+
+
+def _server_socket_inodes(server: Server) -> dict[int, int]:
+    """The inodes of the server's ends of open loopback connections, by the client's port."""
+    inodes: dict[int, int] = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        # local and remote "address:port" in hex; state 01 is ESTABLISHED.
+        if int(fields[1].rsplit(":", 1)[1], 16) == server.port and fields[3] == "01" and int(fields[9]):
+            inodes[int(fields[2].rsplit(":", 1)[1], 16)] = int(fields[9])
+    return inodes
+
+
+def socket_owners(server: Server, connections: list[HTTPConnection], pids: set[int]) -> list[int | None]:
+    """For each open (kept-alive) connection, which of ``pids`` holds the server's end of it, or
+    ``None`` when that cannot be told (the connection was closed). One look at ``/proc`` for all."""
+    by_port = _server_socket_inodes(server)
+    owner_of: dict[int, int] = {}
+    for pid in pids:
+        try:
+            descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for descriptor in descriptors:
+            try:
+                target = os.readlink(descriptor)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                owner_of[int(target[8:-1])] = pid
+    owners: list[int | None] = []
+    for connection in connections:
+        inode = by_port.get(connection.sock.getsockname()[1]) if connection.sock is not None else None
+        owners.append(None if inode is None else owner_of.get(inode))
+    return owners
+
+
+def request_on_worker(
+    server: Server, method: str, path: str, body: Any = None, *, admin: bool = False, pids: set[int]
+) -> tuple[int, Any, int | None]:
+    """One request on a fresh connection: its status, its JSON and the pid of the worker of
+    ``pids`` that answered (``None`` when it could not be told, e.g. the worker closed it)."""
+    connection = HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        status, answer = server.request(method, path, body, admin=admin, connection=connection)
+        return status, answer, socket_owners(server, [connection], pids)[0]
+    finally:
+        connection.close()
