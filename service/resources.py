@@ -3,6 +3,8 @@ worker keeps in memory in front of it (catalog, popular lists, answers, view wri
 
 from __future__ import annotations
 
+from typing import cast
+
 from flask import Flask, current_app
 
 from service.answer_cache import SnapshotCache
@@ -35,40 +37,32 @@ def init_app(app: Flask) -> None:
 
 def get_store() -> Store:
     """The current app's store."""
-    store: Store = current_app.extensions["store"]
-    return store
+    return cast(Store, current_app.extensions["store"])
 
 
 def get_catalog() -> CatalogHolder:
-    holder: CatalogHolder = current_app.extensions["catalog"]
-    return holder
+    return cast(CatalogHolder, current_app.extensions["catalog"])
 
 
 def get_popularity() -> Popularity:
-    popularity: Popularity = current_app.extensions["popularity"]
-    return popularity
+    return cast(Popularity, current_app.extensions["popularity"])
 
 
 def get_view_recorder() -> ViewRecorder:
-    recorder: ViewRecorder = current_app.extensions["view_recorder"]
-    return recorder
+    return cast(ViewRecorder, current_app.extensions["view_recorder"])
 
 
 def get_fresh_matcher() -> FreshMatcher:
-    matcher: FreshMatcher = current_app.extensions["fresh_matcher"]
-    return matcher
+    return cast(FreshMatcher, current_app.extensions["fresh_matcher"])
 
 
 def get_answer_cache() -> SnapshotCache[EncodedAnswer]:
-    cache: SnapshotCache[EncodedAnswer] = current_app.extensions["answer_cache"]
-    return cache
+    return cast(SnapshotCache[EncodedAnswer], current_app.extensions["answer_cache"])
 
 
 def get_related_cache() -> SnapshotCache[tuple[Item, ...]]:
-    cache: SnapshotCache[tuple[Item, ...]] = current_app.extensions["related_cache"]
-    return cache
+    return cast(SnapshotCache[tuple[Item, ...]], current_app.extensions["related_cache"])
 
 
 def get_related_policy() -> RelatedPolicy:
-    policy: RelatedPolicy = current_app.extensions["related_policy"]
-    return policy
+    return cast(RelatedPolicy, current_app.extensions["related_policy"])

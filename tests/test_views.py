@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from service.bots import is_bot
+from service.store.schema import article_views
 from tests.factories import article
 
 
@@ -76,3 +78,14 @@ def test_concurrent_views_are_all_counted(app: Flask, one_article: str) -> None:
         recorded = sum(pool.map(post_views, range(threads)))
     assert recorded == threads * per_thread
     assert total_views(app) == threads * per_thread
+
+
+def test_every_write_path_counts_an_hour_in_one_row(app: Flask, one_article: str) -> None:
+    """The group commit writes through the driver: its hours must be the very keys execute() writes."""
+    views, now = app.extensions["store"].views, datetime.now(UTC)
+    views.add_counts({(one_article, now): 1})
+    assert views.record_batch(lambda: {(one_article, now): 2, ("missing", now): 1}) == {one_article}
+    assert views.record_batch(lambda: {(one_article, now): 3}) == {one_article}
+    with app.extensions["store"].engine.connect() as connection:
+        rows = connection.execute(select(article_views.c.views)).scalars().all()
+    assert rows == [6]

@@ -154,61 +154,6 @@ class ArticleRepository:
                 connection.scalar(select(func.count()).select_from(articles).where(published_by(now))) or 0
             )
 
-    def latest(
-        self, *, limit: int, offset: int = 0, now: datetime, exclude: Iterable[str] = ()
-    ) -> list[ArticleSummary]:
-        """Published articles, newest first; undated ones after every dated one."""
-        excluded = set(exclude)
-        query = (
-            select(*SUMMARY_COLUMNS)
-            .where(published_by(now))
-            .order_by(*NEWEST_FIRST)
-            .limit(bindparam("limit"))
-            .offset(bindparam("offset"))
-        )
-        # Asking for len(excluded) more rows and dropping them in Python keeps one cached
-        # statement and an index-only plan, whatever is excluded.
-        parameters = {"limit": limit + len(excluded), "offset": offset}
-        with self.engine.connect() as connection:
-            rows = connection.execute(query, parameters)
-            return [summary_of(row) for row in rows if row.id not in excluded][:limit]
-
-    def in_category(
-        self, category: str, *, limit: int, now: datetime, exclude: Iterable[str] = ()
-    ) -> list[ArticleSummary]:
-        """Published articles of ``category``, newest first."""
-        excluded = set(exclude)
-        query = (
-            select(*SUMMARY_COLUMNS)
-            .where(articles.c.category == category, published_by(now))
-            .order_by(*NEWEST_FIRST)
-            .limit(bindparam("limit"))
-        )
-        with self.engine.connect() as connection:
-            rows = connection.execute(query, {"limit": limit + len(excluded)})
-            return [summary_of(row) for row in rows if row.id not in excluded][:limit]
-
-    def sharing_tags(
-        self, tags: Iterable[str], *, limit: int, now: datetime, exclude: Iterable[str] = ()
-    ) -> list[ArticleSummary]:
-        """Published articles sharing any of ``tags``: most shared tags first, then newest."""
-        wanted = list(dict.fromkeys(tag.lower() for tag in tags))
-        if not wanted:
-            return []
-        excluded = set(exclude)
-        shared = func.count().label("shared")
-        query = (
-            select(*SUMMARY_COLUMNS, shared)
-            .join(article_tags, article_tags.c.article_id == articles.c.id)
-            .where(article_tags.c.tag.in_(bindparam("tags", expanding=True)), published_by(now))
-            .group_by(articles.c.id)  # the key: other columns of articles depend on it
-            .order_by(shared.desc(), *NEWEST_FIRST)
-            .limit(bindparam("limit"))
-        )
-        with self.engine.connect() as connection:
-            rows = connection.execute(query, {"tags": wanted, "limit": limit + len(excluded)})
-            return [summary_of(row) for row in rows if row.id not in excluded][:limit]
-
     def changes_since(self, moment: datetime) -> tuple[int, int, int]:
         """``(total, created, updated)``: articles now, and those created or changed after ``moment``."""
         count = select(func.count()).select_from(articles)

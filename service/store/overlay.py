@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, or_, select
+from sqlalchemy import Engine, delete, or_, select
 
 from service.store.changes import OVERLAY, OVERLAY_ALL, record_changes
 from service.store.engine import upsert, write_transaction
@@ -59,12 +59,6 @@ class OverlayRepository:
                     rows[start : start + _CHUNK],
                     keys=["article_id", "neighbour_id"],
                 )
-
-    def for_article(self, article_id: str) -> list[OverlayEntry]:
-        query = select(neighbour_overlay).where(neighbour_overlay.c.article_id == bindparam("article_id"))
-        with self.engine.connect() as connection:
-            rows = connection.execute(query, {"article_id": article_id}).all()
-        return [OverlayEntry(row.article_id, row.neighbour_id, row.score, row.cosine) for row in rows]
 
     def clear_before(self, moment: datetime, *, now: datetime) -> None:
         """Drop entries a build that started at ``moment`` has taken in."""

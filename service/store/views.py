@@ -57,10 +57,12 @@ class ViewRepository:
         error) is it written again with an existence check first.
         """
         rows: list[dict[str, Any]] = []
+        sql, parameters_of = self._add_views_driver
         try:
             with write_transaction(self.engine) as connection:
                 rows = _rows(collect())
-                connection.execute(self._add_views, rows)
+                # The compiled statement through the driver: a third of the cost of execute().
+                connection.exec_driver_sql(sql, [parameters_of(row) for row in rows])
             return {str(row["article_id"]) for row in rows}
         except IntegrityError:
             return self._record_existing(rows)
@@ -89,6 +91,24 @@ class ViewRepository:
             keys=["article_id", "hour"],
             update=lambda excluded: {"views": article_views.c.views + excluded.views},
         )
+
+    @cached_property
+    def _add_views_driver(self) -> tuple[str, Callable[[dict[str, Any]], Any]]:
+        """:attr:`_add_views` compiled once, and how to turn a row into the driver's parameters
+        (with the column types' own conversions, so rows match those written by ``execute``)."""
+        dialect = self.engine.dialect
+        compiled = self._add_views.compile(dialect=dialect)
+        convert = {
+            column.name: column.type.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
+            for column in article_views.columns
+        }
+        names = compiled.positiontup
+
+        def parameters_of(row: dict[str, Any]) -> Any:
+            converted = {name: convert[name](value) for name, value in row.items()}
+            return converted if names is None else tuple(converted[name] for name in names)
+
+        return str(compiled), parameters_of
 
     def most_viewed(self, *, since: datetime | None, now: datetime, limit: int) -> list[tuple[str, int]]:
         """``(id, views)`` of published articles viewed since ``since``: most first, ties to the newer."""
