@@ -79,9 +79,11 @@ _drain_bytes = _int("GUNICORN_DRAIN_BYTES", 64 * 1024 * 1024)
 _drain_seconds = _float("GUNICORN_DRAIN_SECONDS", 10.0)
 # How often a thread holding the GIL hands it over (Python's default: 5 ms). A thread back from
 # a socket write or a database read waits up to this long for the GIL while the worker's other
-# threads compute; 0.5 ms cut the recommendations p99 under wrk from 272 to 140 ms (bbc-news,
-# 4 workers, 2 cores) at the same throughput.
-_switch_interval = _float("GUNICORN_SWITCH_INTERVAL", 0.0005)
+# threads compute. Measured with wrk (bbc-news, 4 workers, 2 cores, same-run /healthz ratios):
+# 5 ms: recommendations 0.57 with p99 272 ms, views 0.43; 0.5 ms: 0.66 with p99 140 ms, but
+# views 0.34 (the view writer thread loses the GIL too often); 2 ms: 0.70 with p99 206 ms
+# (within 2 x /healthz p99 + 5 ms), views 0.44.
+_switch_interval = _float("GUNICORN_SWITCH_INTERVAL", 0.002)
 # Before a connection is closed, how long the server waits for the client to close its side
 # after reading the answer (RFC 9112 section 9.6 "lingering close").
 _linger_seconds = _float("GUNICORN_LINGER_SECONDS", 2.0)
