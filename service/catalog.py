@@ -213,6 +213,15 @@ class CatalogHolder:
                 catalog = self._catalog = self._refresh(catalog)
         return catalog
 
+    def knows(self, article_id: str) -> bool:
+        """Whether ``article_id`` is stored: from the catalog held when it is there, else (it may
+        have been written since) from the current one. A deletion since the catalog held is
+        not seen: callers that write must let the store have the last word."""
+        held = self._catalog
+        if held is not None and held.get(article_id) is not None:
+            return True
+        return self.current().get(article_id) is not None
+
     def _refresh(self, catalog: Catalog | None) -> Catalog:
         if catalog is not None:
             changes = self.store.changes.changes_after(catalog.version)

@@ -107,10 +107,13 @@ def _recommendation_request(article_id: str) -> RecommendationRequest:
 
 @blueprint.post("/<article_id>/views")
 def record_view(article_id: str) -> tuple[dict[str, bool], int]:
-    # A beacon: any body and content type are accepted, and none is read.
-    if get_catalog().current().get(article_id) is None:
+    # A beacon: any body and content type are accepted, and none is read. The writer has the
+    # last word on whether the article exists (it may be deleted meanwhile).
+    if not get_catalog().knows(article_id):
         raise ArticleNotFound(article_id)
     if is_bot(request.user_agent.string, current_app.config["BOT_USER_AGENT_PATTERN"]):
+        if get_catalog().current().get(article_id) is None:  # nothing is written: ask now
+            raise ArticleNotFound(article_id)
         return {"recorded": False}, 202
     try:
         recorded = get_view_recorder().record(article_id, _now())

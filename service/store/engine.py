@@ -97,11 +97,16 @@ class SqliteWriterLock:
 _WRITER_LOCKS: weakref.WeakKeyDictionary[Engine, SqliteWriterLock] = weakref.WeakKeyDictionary()
 
 
+def exclusive_writer(engine: Engine) -> contextlib.AbstractContextManager[None]:
+    """Held while writing: on a SQLite file, the one writer lock of every process; else nothing."""
+    writer_lock = _WRITER_LOCKS.get(engine)
+    return writer_lock.held() if writer_lock else contextlib.nullcontext()
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction that will write: on SQLite it takes the write lock at BEGIN."""
-    writer_lock = _WRITER_LOCKS.get(engine)
-    with writer_lock.held() if writer_lock else contextlib.nullcontext(), engine.connect() as connection:
+    with exclusive_writer(engine), engine.connect() as connection:
         if engine.dialect.name == "sqlite":
             connection.info["begin_immediate"] = True
         with connection.begin():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -13,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import Insert
 
 from service.store.articles import NEWEST_FIRST, published_by
-from service.store.engine import upsert, upsert_statement, write_transaction
+from service.store.engine import exclusive_writer, upsert, upsert_statement, write_transaction
 from service.store.schema import article_views, articles
 from service.windows import floor_hour
 
@@ -56,6 +57,8 @@ class ViewRepository:
         batch is one statement, and only if an article turned out to be missing (a foreign-key
         error) is it written again with an existence check first.
         """
+        if self.engine.dialect.name == "sqlite":
+            return self._record_batch_sqlite(collect)
         rows: list[dict[str, Any]] = []
         sql, parameters_of = self._add_views_driver
         try:
@@ -66,6 +69,32 @@ class ViewRepository:
             return {str(row["article_id"]) for row in rows}
         except IntegrityError:
             return self._record_existing(rows)
+
+    def _record_batch_sqlite(self, collect: Callable[[], Mapping[tuple[str, datetime], int]]) -> set[str]:
+        """:meth:`record_batch` as one multi-row statement in autocommit mode (a statement is its
+        own transaction): one call into SQLite while the writer lock is held, where BEGIN,
+        the upsert and COMMIT were three, each giving up the GIL and waiting to get it back
+        while every other worker's writer waits for the lock."""
+        _, parameters_of = self._add_views_driver
+        connection = self.engine.raw_connection()
+        try:
+            with exclusive_writer(self.engine):
+                rows = _rows(collect())
+                values = ", ".join(["(?, ?, ?)"] * len(rows))
+                sql = (
+                    f"INSERT INTO {article_views.name} (article_id, hour, views) VALUES {values} "
+                    "ON CONFLICT (article_id, hour) DO UPDATE SET views = views + excluded.views"
+                )
+                try:
+                    connection.driver_connection.execute(  # type: ignore[union-attr]
+                        sql, [value for row in rows for value in parameters_of(row)]
+                    )
+                    return {str(row["article_id"]) for row in rows}
+                except sqlite3.IntegrityError:
+                    pass  # an article is gone: below, with an existence check
+        finally:
+            connection.close()
+        return self._record_existing(rows)
 
     def _record_existing(self, rows: list[dict[str, Any]]) -> set[str]:
         # The articles found are share-locked (PostgreSQL) until the commit, so none can be
