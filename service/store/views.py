@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, bindparam, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import Insert
 
 from service.store.articles import NEWEST_FIRST, published_by
@@ -51,50 +51,43 @@ class ViewRepository:
     def record_batch(self, collect: Callable[[], Mapping[tuple[str, datetime], int]]) -> set[str]:
         """Add ``(article_id, moment) -> views`` counts in one transaction; returns the ids recorded.
 
-        ``collect()`` is called once the transaction holds the write lock (on SQLite, shared by
-        every process), so what arrived while waiting for it joins this batch. Views of an
-        article that does not exist are left out, so one of them never fails the others: the
-        batch is one statement, and only if an article turned out to be missing (a foreign-key
-        error) is it written again with an existence check first.
+        The batch is one multi-row upsert in autocommit mode (a statement is its own
+        transaction): one call into the database, where BEGIN, the upsert and COMMIT were three
+        round trips (PostgreSQL) or three calls that each give up the GIL while every other
+        worker's writer waits for the lock (SQLite). ``collect()`` is called once the SQLite
+        writer lock is held, so what arrived while waiting for it joins the batch. Views of an
+        article that does not exist are left out, so one of them never fails the others: only
+        if an article turned out to be missing (a foreign-key error) is the batch written again
+        with an existence check first.
         """
-        if self.engine.dialect.name == "sqlite":
-            return self._record_batch_sqlite(collect)
-        rows: list[dict[str, Any]] = []
-        sql, parameters_of = self._add_views_driver
-        try:
-            with write_transaction(self.engine) as connection:
-                rows = _rows(collect())
-                # The compiled statement through the driver: a third of the cost of execute().
-                connection.exec_driver_sql(sql, [parameters_of(row) for row in rows])
-            return {str(row["article_id"]) for row in rows}
-        except IntegrityError:
-            return self._record_existing(rows)
-
-    def _record_batch_sqlite(self, collect: Callable[[], Mapping[tuple[str, datetime], int]]) -> set[str]:
-        """:meth:`record_batch` as one multi-row statement in autocommit mode (a statement is its
-        own transaction): one call into SQLite while the writer lock is held, where BEGIN,
-        the upsert and COMMIT were three, each giving up the GIL and waiting to get it back
-        while every other worker's writer waits for the lock."""
-        _, parameters_of = self._add_views_driver
+        parameters_of, placeholder = self._driver_parameters, "?" if self._sqlite else "%s"
         connection = self.engine.raw_connection()
+        driver: Any = connection.driver_connection
         try:
+            if not self._sqlite:
+                driver.autocommit = True  # restored before the connection goes back to the pool
             with exclusive_writer(self.engine):
                 rows = _rows(collect())
-                values = ", ".join(["(?, ?, ?)"] * len(rows))
+                values = ", ".join([f"({placeholder}, {placeholder}, {placeholder})"] * len(rows))
                 sql = (
                     f"INSERT INTO {article_views.name} (article_id, hour, views) VALUES {values} "
-                    "ON CONFLICT (article_id, hour) DO UPDATE SET views = views + excluded.views"
+                    "ON CONFLICT (article_id, hour) DO UPDATE "
+                    f"SET views = {article_views.name}.views + excluded.views"
                 )
                 try:
-                    connection.driver_connection.execute(  # type: ignore[union-attr]
-                        sql, [value for row in rows for value in parameters_of(row)]
-                    )
+                    driver.execute(sql, [value for row in rows for value in parameters_of(row)])
                     return {str(row["article_id"]) for row in rows}
-                except sqlite3.IntegrityError:
+                except (sqlite3.IntegrityError, psycopg.errors.IntegrityError):
                     pass  # an article is gone: below, with an existence check
         finally:
+            if not self._sqlite:
+                driver.autocommit = False
             connection.close()
         return self._record_existing(rows)
+
+    @property
+    def _sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
 
     def _record_existing(self, rows: list[dict[str, Any]]) -> set[str]:
         # The articles found are share-locked (PostgreSQL) until the commit, so none can be
@@ -122,22 +115,15 @@ class ViewRepository:
         )
 
     @cached_property
-    def _add_views_driver(self) -> tuple[str, Callable[[dict[str, Any]], Any]]:
-        """:attr:`_add_views` compiled once, and how to turn a row into the driver's parameters
-        (with the column types' own conversions, so rows match those written by ``execute``)."""
+    def _driver_parameters(self) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+        """A row as the driver's parameters ``(article_id, hour, views)``, converted by the
+        column types themselves, so hours match those written through SQLAlchemy exactly."""
         dialect = self.engine.dialect
-        compiled = self._add_views.compile(dialect=dialect)
-        convert = {
-            column.name: column.type.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
-            for column in article_views.columns
-        }
-        names = compiled.positiontup
-
-        def parameters_of(row: dict[str, Any]) -> Any:
-            converted = {name: convert[name](value) for name, value in row.items()}
-            return converted if names is None else tuple(converted[name] for name in names)
-
-        return str(compiled), parameters_of
+        convert = [
+            (name, article_views.c[name].type.dialect_impl(dialect).bind_processor(dialect) or _same)
+            for name in ("article_id", "hour", "views")
+        ]
+        return lambda row: tuple(process(row[name]) for name, process in convert)
 
     def most_viewed(self, *, since: datetime | None, now: datetime, limit: int) -> list[tuple[str, int]]:
         """``(id, views)`` of published articles viewed since ``since``: most first, ties to the newer."""
@@ -179,6 +165,10 @@ class ViewRepository:
         series = [(first + timedelta(days=offset), 0) for offset in range(max(days, 1))]
         series = [(moment, by_day.get(moment, 0)) for moment, _ in series]
         return ViewStats(total, top_rows, series)
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _rows(counts: Mapping[tuple[str, datetime], int]) -> list[dict[str, Any]]:
