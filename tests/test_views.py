@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from service.bots import is_bot
 from service.store.schema import article_views
@@ -89,3 +89,13 @@ def test_every_write_path_counts_an_hour_in_one_row(app: Flask, one_article: str
     with app.extensions["store"].engine.connect() as connection:
         rows = connection.execute(select(article_views.c.views)).scalars().all()
     assert rows == [6]
+
+
+def test_a_view_the_store_cannot_write_answers_503_and_is_not_acknowledged(
+    app: Flask, client: FlaskClient, one_article: str
+) -> None:
+    with app.extensions["store"].engine.begin() as connection:
+        connection.execute(text("DROP TABLE article_views"))
+    response = client.post(f"/api/v1/articles/{one_article}/views")
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "store_unavailable"

@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import Engine, bindparam, func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.dml import Insert
 
 from service.store.articles import NEWEST_FIRST, published_by
@@ -79,10 +80,16 @@ class ViewRepository:
                     return {str(row["article_id"]) for row in rows}
                 except (sqlite3.IntegrityError, psycopg.errors.IntegrityError):
                     pass  # an article is gone: below, with an existence check
+        except (sqlite3.Error, psycopg.Error) as error:
+            # The store's callers know SQLAlchemy's errors (a failed write answers 503), not the
+            # driver's; a connection that failed is not given back to the pool.
+            connection.invalidate()
+            raise OperationalError("writing a batch of views", None, error) from error
         finally:
-            if not self._sqlite:
-                driver.autocommit = False
-            connection.close()
+            if connection.is_valid:
+                if not self._sqlite:
+                    driver.autocommit = False
+                connection.close()
         return self._record_existing(rows)
 
     @property
