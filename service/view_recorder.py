@@ -16,14 +16,11 @@ from collections import Counter
 from concurrent.futures import Future
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
-
 from service.store import Store
 
 log = logging.getLogger(__name__)
 
 _MAX_BATCH = 2000
-_ATTEMPTS = 3  # an article deleted while its views were written fails a batch: try again
 
 
 class ViewRecorder:
@@ -67,17 +64,11 @@ class ViewRecorder:
                     break
             return Counter((article_id, at) for article_id, at, _ in batch)
 
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                recorded = self.store.views.record_batch(collect)
-                break
-            except IntegrityError:
-                if attempt == _ATTEMPTS:
-                    log.exception("views batch failed %d times", attempt)
-                    return _fail(batch, RuntimeError("views could not be written"))
-            except Exception as error:  # the requests answer for it; the writer goes on
-                log.error("views batch of %d failed: %s", len(batch), error)
-                return _fail(batch, error)
+        try:
+            recorded = self.store.views.record_batch(collect)
+        except Exception as error:  # the requests answer for it; the writer goes on
+            log.error("views batch of %d failed: %s", len(batch), error)
+            return _fail(batch, error)
         for article_id, _, future in batch:
             future.set_result(article_id in recorded)
         return None
