@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from service import api, cli, dashboard, errors, index_holder, reindex, resources
+from service import api, cli, dashboard, errors, http_extensions, index_holder, reindex, resources
 from service.config import load_config
 
 
@@ -25,6 +25,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     index_holder.init_app(app)
     reindex.init_app(app)
     api.init_app(app)
+    http_extensions.init_app(app)
     dashboard.init_app(app)
     cli.init_app(app)
     return app

@@ -57,6 +57,13 @@ def default_config(instance_path: str) -> dict[str, Any]:
         "SQLITE_SYNCHRONOUS": "NORMAL",
         # A view is acknowledged once committed; a request waits this long for its commit.
         "VIEW_COMMIT_TIMEOUT_SECONDS": 10.0,
+        # Cache-Control max-age, in seconds, of recommendations and their HTML fragment.
+        "HTTP_CACHE_MAX_AGE": 60,
+        # Origins allowed to call the public endpoints from a browser (CORS_ORIGINS, comma-
+        # separated, or "*"); none by default. Admin endpoints never allow another origin.
+        "CORS_ORIGINS": [],
+        # The article that GET / shows on the demo site (/demo/<id>): the sample corpus's first.
+        "DEMO_ARTICLE": "kratom-withdrawal-restless-legs",
     }
 
 
@@ -67,6 +74,9 @@ def environment_config(environ: Mapping[str, str]) -> dict[str, Any]:
         value = environ.get(name, "").strip()
         if value:
             config[name] = value
+    origins = [origin.strip() for origin in environ.get("CORS_ORIGINS", "").split(",") if origin.strip()]
+    if origins:
+        config["CORS_ORIGINS"] = origins
     return config
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service.api import admin, articles, editorial, health
+from service.api import admin, articles, beacons, editorial, health, recommendations
 
 
 def init_app(app: Flask) -> None:
+    app.register_blueprint(recommendations.blueprint)
+    app.register_blueprint(beacons.blueprint)
     app.register_blueprint(articles.blueprint)
     app.register_blueprint(admin.blueprint)
     app.register_blueprint(editorial.blueprint)

@@ -1,4 +1,4 @@
-"""Admin endpoints: reindex jobs and view statistics."""
+"""Admin endpoints: reindex jobs, view and click statistics."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from flask import Blueprint, request
 from service.api.auth import admin_required
 from service.api.params import choice, integer
 from service.api.shapes import job_json
+from service.recommend import SECTIONS
 from service.reindex import get_reindexer
 from service.resources import get_store
 from service.windows import WINDOWS, window_start
@@ -38,7 +39,10 @@ def stats() -> dict[str, Any]:
     window = choice(request.args, "window", default="7d", allowed=WINDOWS)
     limit = integer(request.args, "limit", default=20, low=1, high=100)
     now = datetime.now(UTC)
-    result = get_store().views.stats(since=window_start(window, now), now=now, limit=limit)
+    since = window_start(window, now)
+    store = get_store()
+    result = store.views.stats(since=since, now=now, limit=limit)
+    clicks = store.clicks.by_section(since=since)
     return {
         "window": window,
         "total_views": result.total_views,
@@ -46,4 +50,5 @@ def stats() -> dict[str, Any]:
             {"id": article_id, "title": title, "views": views} for article_id, title, views in result.articles
         ],
         "series": [{"date": day.isoformat(), "views": views} for day, views in result.series],
+        "clicks": {section: clicks.get(section, 0) for section in SECTIONS},
     }

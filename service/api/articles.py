@@ -1,35 +1,25 @@
-"""Public and admin endpoints on articles: CRUD, recommendations and the views beacon."""
+"""Public and admin endpoints on articles: reading, listing, writing and deleting them."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from flask import Blueprint, Response, current_app, request
 
 from service.api.auth import admin_required
 from service.api.body import json_body
-from service.api.params import boolean, choice, integer
-from service.api.shapes import EncodedAnswer, recommendations_json, summary_json
+from service.api.params import integer
+from service.api.shapes import summary_json
 from service.articles import Article, ArticleValidationError, parse_article
-from service.bots import is_bot
-from service.errors import ArticleNotFound, InvalidArticle, InvalidParameter, StoreUnavailable
+from service.errors import ArticleNotFound, InvalidArticle
 from service.freshness import learn_neighbours, rebuild_if_due
 from service.index_holder import get_index_holder
-from service.recommend import RecommendationRequest, Snapshots, parse_sections, recommend
 from service.reindex import get_reindexer
 from service.resources import (
-    get_answer_cache,
     get_catalog,
-    get_fresh_matcher,
-    get_popularity,
-    get_related_cache,
-    get_related_policy,
     get_store,
-    get_view_recorder,
 )
-from service.windows import WINDOWS
 
 blueprint = Blueprint("articles", __name__, url_prefix="/api/v1/articles")
 
@@ -62,66 +52,6 @@ def _article_or_404(article_id: str) -> Article:
     if article is None:
         raise ArticleNotFound(article_id)
     return article
-
-
-@blueprint.get("/<article_id>/recommendations")
-def recommendations(article_id: str) -> Response:
-    query = _recommendation_request(article_id)
-    now = _now()
-    catalog = get_catalog().current()  # the request's one read of the store
-    article = catalog.get(article_id)
-    if article is None:
-        raise ArticleNotFound(article_id)
-    snapshots = Snapshots(catalog, get_index_holder().current(), get_popularity().top(query.window, now), now)
-    stamp = (catalog.version, snapshots.artifact and snapshots.artifact.version, snapshots.popular.epoch)
-    answers = get_answer_cache()
-    answer = answers.get(query, stamp.__eq__)
-    if answer is None:
-        recommendations = recommend(
-            snapshots,
-            article,
-            query,
-            policy=get_related_policy(),
-            fresh=get_fresh_matcher(),
-            related_cache=get_related_cache(),
-        )
-        answer = EncodedAnswer.of(orjson.dumps(recommendations_json(recommendations)))
-        # valid until the next scheduled article is published
-        answers.put(query, answer, stamp, expires_at=catalog.next_publication(now))
-    response = Response(answer.body, mimetype="application/json")
-    response.set_etag(answer.etag)
-    return response
-
-
-def _recommendation_request(article_id: str) -> RecommendationRequest:
-    limit = integer(request.args, "limit", default=5, low=1, high=MAX_RECOMMENDATIONS)
-    window = choice(request.args, "window", default="7d", allowed=WINDOWS)
-    try:
-        sections = parse_sections(request.args.get("sections"))
-    except ValueError as error:
-        raise InvalidParameter(str(error), details={"parameter": "sections"}) from None
-    max_age_days = integer(request.args, "max_age_days", default=0, low=1, high=36_500) or None
-    distinct = boolean(request.args, "distinct", default=True)
-    return RecommendationRequest(article_id, sections, limit, window, max_age_days, distinct)
-
-
-@blueprint.post("/<article_id>/views")
-def record_view(article_id: str) -> tuple[dict[str, bool], int]:
-    # A beacon: any body and content type are accepted, and none is read. The writer has the
-    # last word on whether the article exists (it may be deleted meanwhile).
-    if not get_catalog().knows(article_id):
-        raise ArticleNotFound(article_id)
-    if is_bot(request.user_agent.string, current_app.config["BOT_USER_AGENT_PATTERN"]):
-        if get_catalog().current().get(article_id) is None:  # nothing is written: ask now
-            raise ArticleNotFound(article_id)
-        return {"recorded": False}, 202
-    try:
-        recorded = get_view_recorder().record(article_id, _now())
-    except TimeoutError:
-        raise StoreUnavailable("The view could not be committed in time.") from None
-    if not recorded:
-        raise ArticleNotFound(article_id)
-    return {"recorded": True}, 202
 
 
 @blueprint.get("")

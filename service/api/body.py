@@ -15,7 +15,16 @@ def json_body() -> Any:
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.")
-    raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    return _parse(request.get_data(cache=False))  # raises 413 past MAX_CONTENT_LENGTH
+
+
+def beacon_json() -> Any:
+    """The request's JSON document, whatever its content type: browsers send beacons as
+    ``text/plain`` so that they stay simple cross-origin requests (no preflight)."""
+    return _parse(request.get_data(cache=False))
+
+
+def _parse(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:

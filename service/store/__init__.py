@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service.store.articles import ArticleRepository, ArticleSummary, UpsertCounts
 from service.store.changes import ChangeFeed, Changes, ensure_state_row
+from service.store.clicks import ClickCount, ClickRepository
 from service.store.editorial import ArticleEditorial, EditorialRepository, SiteExclusions
 from service.store.engine import make_engine, write_transaction
 from service.store.jobs import Job, JobRepository
@@ -22,6 +23,7 @@ __all__ = [
     "ArticleSummary",
     "ChangeFeed",
     "Changes",
+    "ClickCount",
     "Job",
     "OverlayEntry",
     "SiteExclusions",
@@ -40,6 +42,7 @@ class Store:
         self.engine = engine
         self.articles = ArticleRepository(engine)
         self.views = ViewRepository(engine)
+        self.clicks = ClickRepository(engine)
         self.jobs = JobRepository(engine)
         self.editorial = EditorialRepository(engine)
         self.overlay = OverlayRepository(engine)

@@ -130,6 +130,19 @@ article_views = Table(
     Index("ix_article_views_hour", "hour", "article_id", "views"),
 )
 
+# Clicks on recommendations per article, list, clicked article and UTC hour: which lists
+# readers follow (the widget reports them).
+article_clicks = Table(
+    "article_clicks",
+    metadata,
+    _article_key("article_id", primary_key=True),
+    Column("section", String(16), primary_key=True),  # related, latest or popular
+    _article_key("target_id", primary_key=True),
+    Column("hour", UTCDateTime, primary_key=True),
+    Column("clicks", BigInteger, nullable=False),
+    Index("ix_article_clicks_hour", "hour", "section", "clicks"),
+)
+
 reindex_jobs = Table(
     "reindex_jobs",
     metadata,

@@ -1,0 +1,82 @@
+"""The three lists of an article page, as JSON and as an HTML fragment, with HTTP caching."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import orjson
+from flask import Blueprint, Response, request
+
+from service.api.fragment import render_fragment
+from service.api.http_cache import cacheable
+from service.api.params import boolean, choice, integer
+from service.api.shapes import EncodedAnswer, recommendations_json
+from service.errors import ArticleNotFound, InvalidParameter
+from service.index_holder import get_index_holder
+from service.recommend import RecommendationRequest, Recommendations, Snapshots, parse_sections, recommend
+from service.resources import (
+    get_answer_cache,
+    get_catalog,
+    get_fresh_matcher,
+    get_popularity,
+    get_related_cache,
+    get_related_policy,
+)
+from service.windows import WINDOWS
+
+blueprint = Blueprint("recommendations", __name__, url_prefix="/api/v1/articles")
+
+MAX_RECOMMENDATIONS = 50
+
+
+@blueprint.get("/<article_id>/recommendations")
+def recommendations(article_id: str) -> Response:
+    answer = _answer(article_id, "json", lambda lists: orjson.dumps(recommendations_json(lists)))
+    return cacheable(answer, "application/json")
+
+
+@blueprint.get("/<article_id>/recommendations.html")
+def recommendations_fragment(article_id: str) -> Response:
+    answer = _answer(article_id, "html", lambda lists: render_fragment(lists).encode())
+    return cacheable(answer, "text/html")
+
+
+def _answer(article_id: str, form: str, encode: Callable[[Recommendations], bytes]) -> EncodedAnswer:
+    """The encoded answer for the request: from this worker's cache while every snapshot it
+    was built from is current, else built and cached."""
+    query = _recommendation_request(article_id)
+    now = datetime.now(UTC)
+    catalog = get_catalog().current()  # the request's one read of the store
+    article = catalog.get(article_id)
+    if article is None:
+        raise ArticleNotFound(article_id)
+    snapshots = Snapshots(catalog, get_index_holder().current(), get_popularity().top(query.window, now), now)
+    stamp = (catalog.version, snapshots.artifact and snapshots.artifact.version, snapshots.popular.epoch)
+    answers, key = get_answer_cache(), (form, query)
+    answer = answers.get(key, stamp.__eq__)
+    if answer is None:
+        lists = recommend(
+            snapshots,
+            article,
+            query,
+            policy=get_related_policy(),
+            fresh=get_fresh_matcher(),
+            related_cache=get_related_cache(),
+        )
+        answer = EncodedAnswer.of(encode(lists))
+        # valid until the next scheduled article is published
+        answers.put(key, answer, stamp, expires_at=catalog.next_publication(now))
+    return answer
+
+
+def _recommendation_request(article_id: str) -> RecommendationRequest:
+    limit = integer(request.args, "limit", default=5, low=1, high=MAX_RECOMMENDATIONS)
+    window = choice(request.args, "window", default="7d", allowed=WINDOWS)
+    try:
+        sections = parse_sections(request.args.get("sections"))
+    except ValueError as error:
+        raise InvalidParameter(str(error), details={"parameter": "sections"}) from None
+    max_age_days = integer(request.args, "max_age_days", default=0, low=1, high=36_500) or None
+    distinct = boolean(request.args, "distinct", default=True)
+    return RecommendationRequest(article_id, sections, limit, window, max_age_days, distinct)
