@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgr
 WORKERS = 4
 THREADS = 2
 READ_CONNECTIONS = 64
+REVALIDATED = 5000  # articles whose ETag the revalidation load sends
 WRITE_CONNECTIONS = 32
 WARMUP_S = 3.0
 QUICK = {"limit": 300, "duration": 2.0, "warmup": 1.0}
@@ -51,8 +53,9 @@ SOCKET_ERRORS = ("connect", "read", "write", "timeout")  # wrk prints them only 
 UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 INSTALL_WRK = "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk"
 
-# Each wrk thread loads the paths, draws one uniformly per request and counts statuses; `done`
-# prints every thread's counts, which wrk's own summary does not break down.
+# Each wrk thread loads the paths (a line: a path, or a path, a tab and the ETag to send as
+# If-None-Match), draws one uniformly per request and counts statuses; `done` prints every
+# thread's counts, which wrk's own summary does not break down.
 LUA_SCRIPT = """\
 local threads = {}
 
@@ -62,15 +65,21 @@ function setup(thread)
 end
 
 function init(args)
-  paths, sent, statuses = {}, 0, {}
-  for line in io.lines(args[1]) do paths[#paths + 1] = line end
+  paths, etags, sent, statuses = {}, {}, 0, {}
+  for line in io.lines(args[1]) do
+    local path, etag = line:match("^([^\t]+)\t?(.*)$")
+    paths[#paths + 1] = path
+    etags[#paths] = etag ~= "" and etag or nil
+  end
   math.randomseed(tonumber(args[2]) * 1000 + id)
   for _ = 1, 10 do math.random() end  -- the first draws after seeding are poorly mixed
 end
 
 function request()
   sent = sent + 1
-  return wrk.format(method, paths[math.random(#paths)])
+  local drawn = math.random(#paths)
+  local etag = etags[drawn]
+  return wrk.format(method, paths[drawn], etag and {["If-None-Match"] = etag} or nil)
 end
 
 function response(status, headers, body)
@@ -221,6 +230,21 @@ def make_load(folder: Path, name: str, paths: list[str], *, method: str, connect
     return Load(script, paths_file, method, connections)
 
 
+def current_etags(server: Server, paths: list[str]) -> list[tuple[str, str]]:
+    """Each path with the ETag of its answer now, as a site's cache would hold it."""
+    found = []
+    connection = HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        for path in paths:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            found.append((path, str(response.headers["ETag"])))
+    finally:
+        connection.close()
+    return found
+
+
 def corpus_records(name: str, *, limit: int | None) -> list[dict[str, Any]]:
     """The corpus as API records, with the ids bench/__main__.py's HTTP load uses."""
     corpus = corpora.load(name, limit=limit)
@@ -309,6 +333,7 @@ def concurrent_scenario(server: Server, reads: Load, writes: Load, *, duration: 
 # Each endpoint's /healthz runs: the same connections, measured before and after it.
 BASELINES = {
     "recommendations": ("healthz_64", "healthz_64_after"),
+    "recommendations_304": ("healthz_64", "healthz_64_after"),
     "views": ("healthz_32", "healthz_32_after"),
     "recommendations_under_views": ("healthz_64", "healthz_64_after"),
     "views_during_recommendations": ("healthz_32", "healthz_32_after"),
@@ -341,6 +366,10 @@ def checks(report: dict[str, Any]) -> list[dict[str, Any]]:
         check("recommendations", "req/s share", ratio, share, ratio >= share)
         limit = 2 * base["p99"] + P99_SLACK_S
         check("recommendations", "p99", rec["p99"], limit, rec["p99"] <= limit)
+    if "recommendations_304" in runs:
+        run = runs["recommendations_304"]
+        not_modified = run["statuses"].get("304", 0) / max(run["requests"], 1)
+        check("recommendations_304", "304 share", not_modified, 0.99, not_modified >= 0.99)
     if "views" in runs:
         ratio = runs["views"]["requests_per_second"] / baseline(runs, "views")["requests_per_second"]
         check("views", "req/s share", ratio, VIEWS_SHARE, ratio >= VIEWS_SHARE)
@@ -404,10 +433,11 @@ def run(
         folder, ids = Path(tmp), [record["id"] for record in records]
         report["setup"] = load_articles(server, records)
         print(f"loaded {len(records)} articles: {report['setup']}", file=sys.stderr)
+        read_paths = [f"/api/v1/articles/{i}/recommendations" for i in ids]
         reads = make_load(
             folder,
             "recommendations",
-            [f"/api/v1/articles/{i}/recommendations" for i in ids],
+            read_paths,
             method="GET",
             connections=READ_CONNECTIONS,
         )
@@ -424,6 +454,14 @@ def run(
             health = make_load(folder, "healthz", ["/healthz"], method="GET", connections=READ_CONNECTIONS)
             runs["healthz_64"] = measure(server, health, seed=1, **timing)
             runs["recommendations"] = measure(server, reads, seed=2, **timing)
+            revalidations = make_load(
+                folder,
+                "revalidations",
+                [f"{path}\t{etag}" for path, etag in current_etags(server, read_paths[:REVALIDATED])],
+                method="GET",
+                connections=READ_CONNECTIONS,
+            )
+            runs["recommendations_304"] = measure(server, revalidations, seed=3, **timing)
             runs["healthz_64_after"] = measure(server, health, seed=6, **timing)
         if views:
             health = make_load(folder, "healthz", ["/healthz"], method="GET", connections=WRITE_CONNECTIONS)
@@ -463,6 +501,7 @@ def _errors(run: dict[str, Any]) -> str:
 LABELS = {
     "healthz_64": "/healthz (before)",
     "recommendations": "GET recommendations",
+    "recommendations_304": "GET recommendations, If-None-Match → 304",
     "healthz_64_after": "/healthz (after)",
     "healthz_32": "/healthz (before)",
     "healthz_32_after": "/healthz (after)",
@@ -485,6 +524,8 @@ def render(report: dict[str, Any]) -> str:
             targets.setdefault(item["scenario"], []).append(f"req/s ≥ {item['target']:.2f}×")
         elif item["check"] == "p99":
             targets.setdefault(item["scenario"], []).append(f"p99 ≤ {_ms(item['target'])} ms")
+        elif item["check"] == "304 share":
+            targets.setdefault(item["scenario"], []).append("≥ 99 % answered 304")
         elif item["check"] == "counted":
             targets.setdefault(item["scenario"], []).append("every 202 counted once")
     lines = [
@@ -533,7 +574,7 @@ def summary(reports: list[dict[str, Any]]) -> str:
         by_scenario: dict[str, dict[str, dict[str, Any]]] = {}
         for item in report["checks"]:
             by_scenario.setdefault(item["scenario"], {})[item["check"]] = item
-        for name in ("recommendations", "views", "recommendations_under_views"):
+        for name in ("recommendations", "recommendations_304", "views", "recommendations_under_views"):
             if name not in runs:
                 continue
             run, items = runs[name], by_scenario.get(name, {})

@@ -10,6 +10,15 @@ from typing import Any
 from service.recommender import Document
 
 ID_PATTERN = re.compile(r"^(?=.*[A-Za-z0-9])[A-Za-z0-9._~-]{1,200}$")
+# Limits of contract v1.1, the same for the API and import-corpus on every store.
+MAX_TITLE = 1_000
+MAX_URL = 2_048
+MAX_TAGS = 50
+MAX_TAG = 100
+MAX_CATEGORY = 200
+# NUL (PostgreSQL cannot store it) and unpaired surrogates (not encodable as UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_ABSOLUTE_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -79,14 +88,19 @@ def isoformat(moment: datetime | None) -> str | None:
 
 
 def parse_datetime(value: str) -> datetime:
-    """Parse ISO 8601; a time without a zone is UTC. Returns an aware UTC datetime."""
+    """Parse ISO 8601; a time without a zone is UTC. Returns an aware UTC datetime.
+
+    Raises ``ValueError`` also when the UTC time falls outside years 1-9999."""
     text = value.strip()
     if not text or text[0] in "+-":
         raise ValueError("not an ISO 8601 date")
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("outside years 1-9999 in UTC") from None
 
 
 def _optional_string(record: dict[str, Any], name: str, errors: list[FieldError]) -> str | None:
@@ -97,6 +111,39 @@ def _optional_string(record: dict[str, Any], name: str, errors: list[FieldError]
         errors.append(FieldError(name, "must be a string or null"))
         return None
     return value
+
+
+def _storable(name: str, value: object, errors: list[FieldError]) -> None:
+    if isinstance(value, str) and _UNSTORABLE.search(value):
+        errors.append(FieldError(name, "must not contain U+0000 or an unpaired surrogate"))
+
+
+def _check_url(url: str | None, errors: list[FieldError]) -> None:
+    if url is None:
+        return
+    if len(url) > MAX_URL:
+        errors.append(FieldError("url", f"must be at most {MAX_URL} characters"))
+    elif not (_ABSOLUTE_URL.match(url) or (url.startswith("/") and not url.startswith("//"))):
+        errors.append(FieldError("url", "must be an absolute http(s) URL or a path starting with /"))
+    else:
+        _storable("url", url, errors)
+
+
+def _check_tags(tags: Any, errors: list[FieldError]) -> list[str]:
+    if tags is None:
+        return []
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        errors.append(FieldError("tags", "must be a list of strings"))
+        return []
+    if len(tags) > MAX_TAGS:
+        errors.append(FieldError("tags", f"must be at most {MAX_TAGS} tags"))
+        return []
+    trimmed = [tag.strip() for tag in tags]
+    if not all(1 <= len(tag) <= MAX_TAG for tag in trimmed):
+        errors.append(FieldError("tags", f"each tag must be 1-{MAX_TAG} characters"))
+    for tag in trimmed:
+        _storable("tags", tag, errors)
+    return trimmed
 
 
 def parse_article(record: Any, *, article_id: str | None = None) -> Article:
@@ -117,13 +164,21 @@ def parse_article(record: Any, *, article_id: str | None = None) -> Article:
     title = record.get("title")
     if not isinstance(title, str) or not title.strip():
         errors.append(FieldError("title", "must be a non-empty string"))
+    elif len(title) > MAX_TITLE:
+        errors.append(FieldError("title", f"must be at most {MAX_TITLE} characters"))
+    _storable("title", title, errors)
     body = record.get("body", "")
     if body is None:
         body = ""
     if not isinstance(body, str):
         errors.append(FieldError("body", "must be a string"))
+    _storable("body", body, errors)
     url = _optional_string(record, "url", errors)
+    _check_url(url, errors)
     category = _optional_string(record, "category", errors)
+    if category is not None and not 1 <= len(category) <= MAX_CATEGORY:
+        errors.append(FieldError("category", f"must be 1-{MAX_CATEGORY} characters"))
+    _storable("category", category, errors)
     published_at = None
     raw_date = record.get("published_at")
     if raw_date is not None:
@@ -133,12 +188,7 @@ def parse_article(record: Any, *, article_id: str | None = None) -> Article:
             published_at = parse_datetime(raw_date)
         except ValueError:
             errors.append(FieldError("published_at", "must be an ISO 8601 date and time, or null"))
-    tags = record.get("tags")
-    if tags is None:
-        tags = []
-    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-        errors.append(FieldError("tags", "must be a list of strings"))
-        tags = []
+    tags = _check_tags(record.get("tags"), errors)
     if errors:
         shown_id = raw_id if isinstance(raw_id, str) else None
         raise ArticleValidationError([FieldError(e.field, e.message, id=shown_id) for e in errors])
@@ -149,7 +199,7 @@ def parse_article(record: Any, *, article_id: str | None = None) -> Article:
         body=body,
         url=url,
         published_at=published_at,
-        tags=_unique(tag.strip() for tag in tags if tag.strip()),
+        tags=_unique(tags),
         category=category,
     )
 

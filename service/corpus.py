@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -12,6 +11,8 @@ from typing import Any
 
 import frontmatter
 import yaml
+
+from service.json_documents import load_document
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def _read_json_lines(path: Path) -> Iterator[SourceRecord]:
                 continue
             location = f"{path}:{number}"
             try:
-                record = json.loads(line)
+                record = load_document(line)
             except ValueError as error:
                 record = Unparsable(f"not valid JSON: {error}")
             yield SourceRecord(location, record)

@@ -32,6 +32,10 @@ class MalformedJson(ServiceError):
     status, code = 400, "malformed_json"
 
 
+class InvalidJson(ServiceError):
+    status, code = 400, "invalid_json"
+
+
 class Unauthorized(ServiceError):
     status, code = 401, "unauthorized"
 

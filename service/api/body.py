@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import request
 
-from service.errors import MalformedJson, UnsupportedMediaType
+from service.errors import InvalidJson, MalformedJson, UnsupportedMediaType
+from service.json_documents import TooDeep, load_document
 
 
 def json_body() -> Any:
@@ -26,6 +26,8 @@ def beacon_json() -> Any:
 
 def _parse(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
+        return load_document(raw)
+    except TooDeep as error:
+        raise InvalidJson(f"The body is {error}.") from None
     except (ValueError, UnicodeDecodeError) as error:
         raise MalformedJson(f"The body is not valid JSON: {error}.") from None
