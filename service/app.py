@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from service import api, cli, dashboard, errors, http_extensions, index_holder, reindex, resources
+from service import api, cli, dashboard, errors, http_extensions, index_holder, reindex, resources, widget
 from service.config import load_config
 
 
@@ -27,5 +27,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     api.init_app(app)
     http_extensions.init_app(app)
     dashboard.init_app(app)
+    widget.init_app(app)
     cli.init_app(app)
     return app

@@ -42,6 +42,12 @@ def documents(per_topic: int = 4) -> list[Document]:
         ("plain text stays", "plain text stays"),
         ("<script>var x = 1;</script><style>p {}</style>Visible", "Visible"),
         ("<div>unclosed <em>tags", "unclosed tags"),
+        # what the standard library's parser chokes on is text
+        ("match <![a-z]> in Perl", "match <![a-z]> in Perl"),
+        ("an unfinished <![CDATA[ section", "an unfinished <![CDATA[ section"),
+        ("an unfinished <!-- comment", "an unfinished <!-- comment"),
+        ("bad &#xFFFFFFFF; reference", "bad \ufffd reference"),
+        ("stray < and <3 and </", "stray < and <3 and </"),
     ],
 )
 def test_strip_html_keeps_the_text_a_reader_sees(html: str, text: str) -> None:
