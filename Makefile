@@ -36,6 +36,7 @@ run: install $(TOKEN_FILE)
 	@echo ""
 	@echo "  Serving on http://127.0.0.1:$(PORT)  ($(WORKERS) gunicorn workers)"
 	@echo "  Admin token: $${ADMIN_TOKEN:-$$(cat $(TOKEN_FILE))}"
+	@echo "  Demo page: http://127.0.0.1:$(PORT)/demo/kratom-withdrawal-restless-legs"
 	@echo "  Try: curl http://127.0.0.1:$(PORT)/api/v1/articles/kratom-withdrawal-restless-legs/recommendations"
 	@echo "  Dashboard: http://127.0.0.1:$(PORT)/admin"
 	@echo ""

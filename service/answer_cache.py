@@ -9,6 +9,7 @@ the popular list unless they fell back on it).
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -53,3 +54,15 @@ class SnapshotCache(Generic[V]):
         if self.enabled:
             with self._lock:
                 self._entries[key] = Entry(value, stamp, valid_until)
+
+
+@dataclass(frozen=True)
+class EncodedAnswer:
+    """An answer's encoded bytes (JSON or HTML) and their strong validator."""
+
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, body: bytes) -> EncodedAnswer:
+        return cls(body, hashlib.blake2b(body, digest_size=12).hexdigest())

@@ -7,8 +7,7 @@ from typing import cast
 
 from flask import Flask, current_app
 
-from service.answer_cache import SnapshotCache
-from service.api.shapes import EncodedAnswer
+from service.answer_cache import EncodedAnswer, SnapshotCache
 from service.catalog import CatalogHolder
 from service.popularity import Popularity
 from service.recommend import FreshMatcher, Item, RelatedPolicy

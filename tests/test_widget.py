@@ -20,7 +20,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Request, Route, expect, sync_playwright
 
-import service.app  # noqa: F401 - first, as the app does: service.resources alone is a circular import
 from service.store import Store
 from service.widget import STATIC_DIR, Block, body_blocks
 from tests.factories import article, corpus

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, current_app, request
 
-from service.api.shapes import EncodedAnswer
+from service.answer_cache import EncodedAnswer
 
 # Flask-Compress gives a compressed body the ETag "<etag>:<algorithm>"; a client that holds
 # one of those has the same answer.

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 import orjson
 from flask import Blueprint, Response, request
 
+from service.answer_cache import EncodedAnswer
 from service.api.fragment import render_fragment
 from service.api.http_cache import cacheable
 from service.api.params import boolean, choice, integer
-from service.api.shapes import EncodedAnswer, recommendations_json
+from service.api.shapes import recommendations_json
 from service.errors import ArticleNotFound, InvalidParameter
 from service.index_holder import get_index_holder
 from service.recommend import RecommendationRequest, Recommendations, Snapshots, parse_sections, recommend

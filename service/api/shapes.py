@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 from service.articles import isoformat
@@ -72,15 +70,3 @@ def editorial_json(article_id: str, editorial: ArticleEditorial) -> dict[str, An
 
 def exclusions_json(exclusions: SiteExclusions) -> dict[str, Any]:
     return {"categories": sorted(exclusions.categories), "tags": sorted(exclusions.tags)}
-
-
-@dataclass(frozen=True)
-class EncodedAnswer:
-    """An answer's JSON bytes and their strong validator."""
-
-    body: bytes
-    etag: str
-
-    @classmethod
-    def of(cls, body: bytes) -> EncodedAnswer:
-        return cls(body, hashlib.blake2b(body, digest_size=12).hexdigest())
