@@ -26,7 +26,8 @@ install-dev: $(VENV)/.dev
 
 $(TOKEN_FILE):
 	mkdir -p instance
-	$(BIN)/python -c "import secrets; print('dev-' + secrets.token_urlsafe(18))" > $@
+	umask 077 && $(BIN)/python -c "import secrets; print('dev-' + secrets.token_urlsafe(18))" > $@
+	chmod 600 $@
 
 ## make run: install, import corpus/, build the index if content changed, serve with gunicorn.
 run: install $(TOKEN_FILE)

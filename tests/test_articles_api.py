@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -72,3 +73,26 @@ def test_delete_then_get_is_404(seeded: Flask, client: FlaskClient, admin: dict[
     assert client.delete("/api/v1/articles/sleep-0", headers=admin).status_code == 204
     assert client.get("/api/v1/articles/sleep-0").status_code == 404
     assert client.delete("/api/v1/articles/sleep-0", headers=admin).status_code == 404
+
+
+@pytest.mark.parametrize("failing", ["learn_neighbours", "rebuild_if_due"])
+def test_a_failure_after_the_commit_still_acknowledges_the_write(
+    seeded: Flask,
+    admin: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    failing: str,
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the overlay table is unreachable")
+
+    monkeypatch.setattr(f"service.api.articles.{failing}", broken)
+    seeded.config["AUTO_REBUILD"] = True
+    client = seeded.test_client()
+    record = article("sleep", 30)
+    assert client.put("/api/v1/articles/sleep-30", json=record, headers=admin).status_code == 201
+    assert client.post("/api/v1/articles", json=[article("sleep", 31)], headers=admin).status_code == 200
+    assert client.delete("/api/v1/articles/sleep-1", headers=admin).status_code == 204
+    assert client.get("/api/v1/articles/sleep-30").json["title"] == record["title"]
+    assert client.get("/api/v1/articles/sleep-31").status_code == 200
+    assert "work after a committed write failed" in caplog.text

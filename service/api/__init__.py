@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service.api import admin, articles, beacons, editorial, health, recommendations
+from service.api import admin, articles, auth, beacons, editorial, health, recommendations
 
 
 def init_app(app: Flask) -> None:
@@ -14,3 +14,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(admin.blueprint)
     app.register_blueprint(editorial.blueprint)
     app.register_blueprint(health.blueprint)
+    auth.limit_failed_authentication(app)

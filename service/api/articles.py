@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,8 @@ from service.resources import (
     get_store,
 )
 
+log = logging.getLogger(__name__)
+
 blueprint = Blueprint("articles", __name__, url_prefix="/api/v1/articles")
 
 MAX_RECOMMENDATIONS = 50
@@ -32,19 +35,25 @@ def _now() -> datetime:
 
 
 def _after_write(written: list[Article]) -> None:
-    """Keep related lists fresh without a rebuild, and rebuild when enough has changed."""
-    store, artifact, now = get_store(), get_index_holder().current(), _now()
-    learn_neighbours(store, artifact, written, now=now)
-    config = current_app.config
-    if config["AUTO_REBUILD"]:
-        rebuild_if_due(
-            store,
-            artifact,
-            get_reindexer(),
-            changed_share=float(config["REBUILD_CHANGED_SHARE"]),
-            max_age=timedelta(hours=float(config["REBUILD_MAX_AGE_HOURS"])),
-            now=now,
-        )
+    """Keep related lists fresh without a rebuild, and rebuild when enough has changed.
+
+    The write has committed: whatever fails here is logged and the client still gets its 2xx
+    (the next rebuild catches up)."""
+    try:
+        store, artifact, now = get_store(), get_index_holder().current(), _now()
+        learn_neighbours(store, artifact, written, now=now)
+        config = current_app.config
+        if config["AUTO_REBUILD"]:
+            rebuild_if_due(
+                store,
+                artifact,
+                get_reindexer(),
+                changed_share=float(config["REBUILD_CHANGED_SHARE"]),
+                max_age=timedelta(hours=float(config["REBUILD_MAX_AGE_HOURS"])),
+                now=now,
+            )
+    except Exception:  # the write is durable: never turn its answer into a 500
+        log.exception("work after a committed write failed; the next rebuild catches up")
 
 
 def _article_or_404(article_id: str) -> Article:
