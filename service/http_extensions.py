@@ -1,8 +1,9 @@
-"""HTTP around every answer: compression (Flask-Compress) and cross-origin access (Flask-CORS)."""
+"""HTTP around every answer: compression (Flask-Compress), cross-origin access (Flask-CORS) and
+the security headers of HTML."""
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response
 from flask_compress import Compress
 from flask_cors import CORS
 
@@ -12,12 +13,22 @@ PUBLIC_PATHS = (
     r"^/api/v1/articles/[^/]+/(recommendations|recommendations\.html|views|clicks)$",
     r"^/api/v1/openapi\.json$",
 )
+# Every HTML answer gets these unless its view set its own (the dashboard and the demo page
+# allow their own scripts and styles; a fragment needs nothing).
+HTML_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
 COMPRESSED_TYPES = ["application/json", "text/html", "text/css", "application/javascript", "text/javascript"]
 
 
 def init_app(app: Flask) -> None:
     """Compress text answers the client accepts compressed; allow ``CORS_ORIGINS`` (if any) on
     the public paths, preflight included."""
+    app.after_request(_secure_html)
     app.config.setdefault("COMPRESS_MIMETYPES", COMPRESSED_TYPES)
     Compress(app)
     origins = app.config["CORS_ORIGINS"]
@@ -33,3 +44,10 @@ def init_app(app: Flask) -> None:
             expose_headers=["ETag"],
             max_age=600,
         )
+
+
+def _secure_html(response: Response) -> Response:
+    if response.mimetype == "text/html":
+        for name, value in HTML_SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+    return response

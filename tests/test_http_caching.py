@@ -190,3 +190,14 @@ def test_admin_endpoints_never_allow_another_origin(
     assert "Access-Control-Allow-Origin" not in preflight.headers
     response = cors_client.open(path, method=method, headers={"Origin": SITE, **admin})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize("path", ["/admin", "/demo/sleep-1", "/demo/unknown", FRAGMENT])
+def test_every_html_answer_carries_security_headers(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    assert response.mimetype == "text/html"
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"]
