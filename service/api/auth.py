@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hmac
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter
@@ -67,4 +67,4 @@ def limit_failed_authentication(app: Flask) -> None:
     )
     for endpoint, view in list(app.view_functions.items()):
         if getattr(view, "admin_only", False):
-            app.view_functions[endpoint] = limited(view)
+            app.view_functions[endpoint] = cast(Callable[..., Any], limited(view))
