@@ -20,10 +20,16 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
+
+from gunicorn import glogging
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 
 def _env(name: str, default: str) -> str:
@@ -65,8 +71,43 @@ keepalive = _int("GUNICORN_KEEPALIVE", 75)
 timeout = _int("GUNICORN_TIMEOUT", 60)
 # On SIGTERM, requests in flight get this long to finish.
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
-# Off unless asked for (a path, or "-" for stdout): the service logs its own errors.
+# Off unless asked for (a path, or "-" for stdout): the app logs one line per request itself
+# (service/request_log.py), with its request id; in JSON when RELATED_LOG_FORMAT is json.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+# Logs are JSON lines under gunicorn unless RELATED_LOG_FORMAT=text: the app's (the workers
+# inherit the variable) and gunicorn's own (logger_class below).
+os.environ.setdefault("RELATED_LOG_FORMAT", "json")
+
+
+class JsonLogger(glogging.Logger):
+    """gunicorn's own lines (master, workers, the access log if turned on) as JSON objects,
+    with the fields of the app's lines (service/request_log.py, not imported here: the master
+    does not load the app)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(
+                    OrjsonFormatter(
+                        ["levelname", "name", "message", "process"],
+                        rename_fields={"levelname": "level", "name": "logger", "process": "pid"},
+                        timestamp="time",
+                    )
+                )
+
+
+logger_class = JsonLogger if os.environ["RELATED_LOG_FORMAT"].strip().lower() == "json" else glogging.Logger
+
+# Metrics (service/metrics.py): prometheus_client's multiprocess mode. Each worker writes its
+# counters to memory-mapped files in PROMETHEUS_MULTIPROC_DIR and /metrics, answered by any
+# worker, adds up the files of all of them. The variable must be set before a worker imports
+# prometheus_client, so here, as the configuration is read: a given folder is emptied at start
+# (on_starting), else a fresh temporary one is made and removed at exit (on_exit).
+_METRICS_DIR_OWNER = "RELATED_METRICS_DIR_OWNER"  # pid of the master that made the folder
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip():
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="related-metrics-")
+    os.environ[_METRICS_DIR_OWNER] = str(os.getpid())
 # gunicorn's control socket has one fixed path per user: several servers on one machine
 # (tests, benchmarks, a second site) would take it from each other. We do not use it.
 control_socket_disable = _env("GUNICORN_CONTROL_SOCKET_DISABLE", "true").lower() in ("1", "true", "yes")
@@ -194,3 +235,28 @@ def post_request(worker, req, environ, resp):  # type: ignore[no-untyped-def]
 def post_fork(server, worker):  # type: ignore[no-untyped-def]
     """Hand the GIL over every ``_switch_interval`` seconds instead of Python's 5 ms."""
     sys.setswitchinterval(_switch_interval)
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    """Start the metrics from zero: remove what an earlier server left in a given folder.
+
+    Not in a master started by a binary upgrade (USR2), whose old master's workers still count.
+    """
+    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    if not server.master_pid:
+        for stale in folder.glob("*.db"):
+            stale.unlink(missing_ok=True)
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    """A worker is gone: drop its live gauges from the metrics (its counters still count)."""
+    from prometheus_client import multiprocess  # noqa: PLC0415 - only the master runs this
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):  # type: ignore[no-untyped-def]
+    """Remove the temporary metrics folder this master made (not when a new master took over)."""
+    if os.environ.get(_METRICS_DIR_OWNER) == str(os.getpid()) and not getattr(server, "reexec_pid", 0):
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
 
-from service import api, cli, dashboard, errors, http_extensions, index_holder, reindex, resources, widget
+from service import (
+    api,
+    cli,
+    dashboard,
+    errors,
+    http_extensions,
+    index_holder,
+    metrics,
+    reindex,
+    request_log,
+    resources,
+    widget,
+)
 from service.config import load_config
 
 
@@ -17,12 +28,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
     load_config(app, test_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    if not app.debug and not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    request_log.init_app(app)  # logging first; its after-request hook runs last
 
     errors.init_app(app)
     resources.init_app(app)
     index_holder.init_app(app)
+    metrics.init_app(app)  # before http_extensions: the latency includes compression
     reindex.init_app(app)
     api.init_app(app)
     http_extensions.init_app(app)

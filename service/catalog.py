@@ -13,10 +13,13 @@ from __future__ import annotations
 import bisect
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.store import ArticleEditorial, ArticleSummary, Changes, OverlayEntry, SiteExclusions, Store
 from service.store.changes import ARTICLE, EDITORIAL, OVERLAY, OVERLAY_ALL, SITE
@@ -193,17 +196,38 @@ def _remove(keys: list[Key], key: Key) -> None:
         del keys[position]
 
 
-class CatalogHolder:
-    """Keeps this worker's catalog current with the store, at the cost of one read a request."""
+class StoreUnreachable(Exception):
+    """The store failed a moment ago; it is not asked again until ``retry_seconds`` passed."""
 
-    def __init__(self, store: Store) -> None:
+
+class CatalogHolder:
+    """Keeps this worker's catalog current with the store, at the cost of one read a request.
+
+    When the store fails, requests for the next ``retry_seconds`` fail at once with
+    :class:`StoreUnreachable` instead of each waiting for a timeout; then one request tries
+    again. :meth:`last` is the catalog held before, for answers marked stale."""
+
+    def __init__(self, store: Store, *, retry_seconds: float = 1.0) -> None:
         self.store = store
+        self.retry_seconds = retry_seconds
         self._catalog: Catalog | None = None
         self._lock = threading.Lock()
+        self._down_until = 0.0
+
+    def last(self) -> Catalog | None:
+        """The catalog this worker holds, however old (None before the first read)."""
+        return self._catalog
 
     def current(self) -> Catalog:
-        """The catalog as of the store's version now (raises the store's errors)."""
-        version = self.store.changes.version()
+        """The catalog as of the store's version now (raises the store's errors, or
+        :class:`StoreUnreachable` while the store is known to be down)."""
+        if time.monotonic() < self._down_until:
+            raise StoreUnreachable("the store failed less than a moment ago")
+        try:
+            version = self.store.changes.version()
+        except SQLAlchemyError:
+            self._down_until = time.monotonic() + self.retry_seconds
+            raise
         catalog = self._catalog
         if catalog is not None and catalog.version == version:
             return catalog

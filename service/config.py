@@ -69,6 +69,13 @@ def default_config(instance_path: str) -> dict[str, Any]:
         "CORS_ORIGINS": [],
         # The article that GET / shows on the demo site (/demo/<id>): the sample corpus's first.
         "DEMO_ARTICLE": "kratom-withdrawal-restless-legs",
+        # Serve GET /metrics (Prometheus) and count every request (service/metrics.py).
+        "METRICS_ENABLED": True,
+        # Log lines as "json" (one object a line; gunicorn.conf.py makes it the default under
+        # gunicorn) or "text" (the CLI's default), when the app sets up logging itself.
+        "LOG_FORMAT": "text",
+        # One log line per request (request id, method, path, status, duration, pid).
+        "LOG_REQUESTS": True,
     }
 
 

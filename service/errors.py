@@ -9,6 +9,8 @@ from flask import Flask, Response, jsonify
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from service.catalog import StoreUnreachable
+
 log = logging.getLogger(__name__)
 
 
@@ -106,6 +108,10 @@ def init_app(app: Flask) -> None:
         if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
             response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
         return response
+
+    @app.errorhandler(StoreUnreachable)
+    def handle_store_unreachable(error: StoreUnreachable) -> Response:
+        return error_response(503, "store_unavailable", "The article store is not answering.")
 
     @app.errorhandler(DBAPIError)
     def handle_database_error(error: DBAPIError) -> Response:

@@ -46,6 +46,11 @@ class Popularity:
         self._epoch = 0
         self._lock = threading.Lock()
 
+    def last(self, window: str) -> PopularList:
+        """The list of ``window`` held, however old (empty before the first read)."""
+        held = self._lists.get(window)
+        return held[1] if held is not None else PopularList.of(0, ())
+
     def top(self, window: str, now: datetime) -> PopularList:
         held = self._lists.get(window)
         if held is not None and time.monotonic() - held[0] < self.refresh_seconds:

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
+from sqlalchemy.exc import SQLAlchemyError
 
+from service import metrics
 from service.recommender import RelatedIndex
 from service.recommender.artifacts import (
     IndexArtifact,
@@ -113,6 +115,7 @@ class Reindexer:
         return job
 
     def _execute(self, job_id: str, progress: ProgressCallback | None) -> None:
+        started = utcnow()
         stop = threading.Event()
         beat = self._heartbeat(job_id, stop)
         self.store.jobs.heartbeat(
@@ -132,6 +135,7 @@ class Reindexer:
             stop.set()
             beat.join()
             self.store.jobs.finish(job_id, now=utcnow(), state="failed", error=_describe(error))
+            metrics.reindex_finished("failed")
             return
         stop.set()
         beat.join()
@@ -142,6 +146,7 @@ class Reindexer:
             articles=artifact.articles,
             index_version=artifact.version,
         )
+        metrics.reindex_finished("succeeded", (utcnow() - started).total_seconds())
 
     def _heartbeat(self, job_id: str, stop: threading.Event) -> threading.Thread:
         def beat() -> None:
@@ -155,7 +160,11 @@ class Reindexer:
 
 
 def _describe(error: Exception) -> str:
-    # Shown to admins: the kind of failure and its message, never a traceback.
+    # Shown to admins: the kind of failure and its message, never a traceback. A database
+    # error's text holds the SQL (and, without hide_parameters, its values): only its class
+    # is shown; the log line of the failure has the rest, parameters hidden (make_engine).
+    if isinstance(error, SQLAlchemyError) or type(error).__module__.split(".")[0] in ("psycopg", "sqlite3"):
+        return f"The article store failed during the build ({type(error).__name__}); see the server log."
     return f"{type(error).__name__}: {error}"[:500]
 
 

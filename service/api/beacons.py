@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, request
 
+from service import metrics
 from service.api.body import beacon_json
 from service.bots import is_bot
 from service.errors import ArticleNotFound, InvalidParameter, StoreUnavailable
@@ -24,6 +25,7 @@ def record_view(article_id: str) -> tuple[dict[str, bool], int]:
     if _from_bot():
         if get_catalog().current().get(article_id) is None:  # nothing is written: ask now
             raise ArticleNotFound(article_id)
+        metrics.count_beacon("views", recorded=False)
         return {"recorded": False}, 202
     try:
         recorded = get_view_recorder().record(article_id, datetime.now(UTC))
@@ -31,6 +33,7 @@ def record_view(article_id: str) -> tuple[dict[str, bool], int]:
         raise StoreUnavailable("The view could not be committed in time.") from None
     if not recorded:
         raise ArticleNotFound(article_id)
+    metrics.count_beacon("views", recorded=True)
     return {"recorded": True}, 202
 
 
@@ -43,10 +46,12 @@ def record_click(article_id: str) -> tuple[dict[str, bool], int]:
         if not catalog.knows(known):
             raise ArticleNotFound(known)
     if _from_bot():
+        metrics.count_beacon("clicks", recorded=False)
         return {"recorded": False}, 202
     if not get_store().clicks.record(article_id, section=section, target_id=target, at=datetime.now(UTC)):
         missing = article_id if catalog.current().get(article_id) is None else target
         raise ArticleNotFound(missing)
+    metrics.count_beacon("clicks", recorded=True, section=section)
     return {"recorded": True}, 202
 
 

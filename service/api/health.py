@@ -29,5 +29,20 @@ def readyz() -> tuple[dict[str, Any], int]:
         "store": "ok" if store_ok else "unavailable",
         "index": index_json(artifact),
         "index_error": holder.load_error,
+        "problems": _problems(store_ok, artifact is not None, holder.load_error),
     }
     return body, 200 if ready else 503
+
+
+def _problems(store_ok: bool, index_loaded: bool, load_error: str | None) -> list[str]:
+    """What keeps the service from being ready, in sentences for operators (empty when ready)."""
+    problems = []
+    if not store_ok:
+        problems.append("The article store is not answering (see the server log for the database error).")
+    if not index_loaded and load_error is not None:
+        problems.append(f"The published index could not be loaded: {load_error}")
+    elif not index_loaded:
+        problems.append(
+            "No index has been published yet: run a reindex (POST /api/v1/admin/reindex or flask reindex)."
+        )
+    return problems

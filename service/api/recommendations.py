@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import orjson
 from flask import Blueprint, Response, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.answer_cache import EncodedAnswer
 from service.api.fragment import render_fragment
 from service.api.http_cache import cacheable
 from service.api.params import boolean, choice, integer
 from service.api.shapes import recommendations_json
+from service.catalog import StoreUnreachable
 from service.errors import ArticleNotFound, InvalidParameter
 from service.index_holder import get_index_holder
 from service.recommend import RecommendationRequest, Recommendations, Snapshots, parse_sections, recommend
@@ -45,17 +48,27 @@ def recommendations_fragment(article_id: str) -> Response:
 
 def _answer(article_id: str, form: str, encode: Callable[[Recommendations], bytes]) -> EncodedAnswer:
     """The encoded answer for the request: from this worker's cache while every snapshot it
-    was built from is current, else built and cached."""
+    was built from is current, else built and cached. While the store is unreachable, built
+    from the last catalog and popular list this worker holds, marked stale and not cached."""
     query = _recommendation_request(article_id)
     now = datetime.now(UTC)
-    catalog = get_catalog().current()  # the request's one read of the store
+    holder, popularity = get_catalog(), get_popularity()
+    try:
+        catalog = holder.current()  # the request's one read of the store
+        popular = popularity.top(query.window, now)
+        stale = False
+    except (SQLAlchemyError, StoreUnreachable):
+        last = holder.last()
+        if last is None:
+            raise
+        catalog, popular, stale = last, popularity.last(query.window), True
     article = catalog.get(article_id)
     if article is None:
         raise ArticleNotFound(article_id)
-    snapshots = Snapshots(catalog, get_index_holder().current(), get_popularity().top(query.window, now), now)
+    snapshots = Snapshots(catalog, get_index_holder().current(), popular, now)
     stamp = (catalog.version, snapshots.artifact and snapshots.artifact.version, snapshots.popular.epoch)
     answers, key = get_answer_cache(), (form, query)
-    answer = answers.get(key, stamp.__eq__)
+    answer = None if stale else answers.get(key, stamp.__eq__)
     if answer is None:
         lists = recommend(
             snapshots,
@@ -65,9 +78,9 @@ def _answer(article_id: str, form: str, encode: Callable[[Recommendations], byte
             fresh=get_fresh_matcher(),
             related_cache=get_related_cache(),
         )
-        answer = EncodedAnswer.of(encode(lists))
-        # valid until the next scheduled article is published
-        answers.put(key, answer, stamp, expires_at=catalog.next_publication(now))
+        answer = EncodedAnswer.of(encode(replace(lists, stale=stale)))
+        if not stale:  # valid until the next scheduled article is published
+            answers.put(key, answer, stamp, expires_at=catalog.next_publication(now))
     return answer
 
 

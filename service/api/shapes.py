@@ -47,6 +47,8 @@ def recommendations_json(answer: Recommendations) -> dict[str, Any]:
     for section, items in answer.lists.items():
         shaped[section] = [item_json(item) for item in items]
     shaped["index"] = index_json(answer.artifact)
+    if answer.stale:  # the store is unreachable: the lists as this worker last knew them
+        shaped["stale"] = True
     return shaped
 
 

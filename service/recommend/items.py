@@ -26,3 +26,4 @@ class Recommendations:
     article: ArticleSummary
     lists: dict[str, list[Item]]
     artifact: IndexArtifact | None
+    stale: bool = False  # built from what was held while the store could not be read

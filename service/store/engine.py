@@ -18,6 +18,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.sql.dml import Insert
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# libpq settings (unless the URL sets them) so that an unreachable PostgreSQL fails a request in
+# seconds instead of hanging it: connecting (2 s is libpq's minimum), and data unacknowledged on
+# an open connection (a blocked network). Keepalives find dead idle connections.
+POSTGRES_TIMEOUTS = {
+    "connect_timeout": "2",
+    "tcp_user_timeout": "1500",
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "2",
+    "keepalives_count": "3",
+}
 
 
 def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
@@ -31,11 +42,16 @@ def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
+    # hide_parameters: the text of a database error (logged) never holds the statement's values,
+    # which can be article bodies.
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
+        parsed = parsed.update_query_dict({**POSTGRES_TIMEOUTS, **parsed.query})
+        return create_engine(parsed, pool_pre_ping=True, pool_timeout=5, hide_parameters=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    engine = create_engine(
+        parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, hide_parameters=True
+    )
     _configure_sqlite(engine, sqlite_synchronous.upper())
     if parsed.database and parsed.database != ":memory:":
         _WRITER_LOCKS[engine] = SqliteWriterLock(Path(parsed.database))

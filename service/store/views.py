@@ -62,7 +62,10 @@ class ViewRepository:
         with an existence check first.
         """
         parameters_of, placeholder = self._driver_parameters, "?" if self._sqlite else "%s"
-        connection = self.engine.raw_connection()
+        try:
+            connection = self.engine.raw_connection()
+        except (sqlite3.Error, psycopg.Error) as error:  # the pool passes the driver's own
+            raise OperationalError("connecting to write a batch of views", None, error) from error
         driver: Any = connection.driver_connection
         try:
             if not self._sqlite:

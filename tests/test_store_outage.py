@@ -1,0 +1,86 @@
+"""PostgreSQL unreachable: reads answer at once (the last known lists, marked stale, or 503),
+writes answer 503 with the error shape, nothing acknowledged is lost, and the service recovers
+by itself when the database returns."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.factories import article, corpus
+from tests.server import Server, gunicorn, wait_for_job
+from tests.tcp_proxy import TcpProxy, tcp_proxy
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("gunicorn")]
+
+RECOMMENDATIONS = "/api/v1/articles/sleep-1/recommendations"
+
+
+@pytest.fixture
+def outage(tmp_path: Path, postgres_url: str) -> Iterator[tuple[Server, TcpProxy]]:
+    url = make_url(postgres_url)
+    with tcp_proxy((url.host or "127.0.0.1", url.port or 5432)) as proxy:
+        proxied = url.set(port=proxy.port).render_as_string(hide_password=False)
+        env = {"DATABASE_URL": proxied, "RELATED_AUTO_REBUILD": "false"}
+        with gunicorn(tmp_path, workers=1, env=env) as server:
+            assert server.request("POST", "/api/v1/articles", corpus(), admin=True)[0] == 200
+            assert server.request("POST", "/api/v1/admin/reindex", admin=True)[0] == 202
+            assert wait_for_job(server)["state"] == "succeeded"
+            assert server.request("POST", "/api/v1/articles/running-2/views")[0] == 202
+            yield server, proxy
+
+
+def timed(
+    server: Server, method: str, path: str, body: Any = None, admin: bool = False
+) -> tuple[float, int, Any]:
+    started = time.monotonic()
+    status, answer = server.request(method, path, body, admin=admin)
+    return time.monotonic() - started, status, answer
+
+
+def wait_until(condition: Any, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the service did not recover"
+        time.sleep(0.2)
+
+
+def test_reads_stay_fast_writes_refuse_and_the_service_recovers(outage: tuple[Server, TcpProxy]) -> None:
+    server, proxy = outage
+    time.sleep(1.2)  # let popular refresh with the view
+    before = server.request("GET", RECOMMENDATIONS)[1]
+    assert "stale" not in before and before["related"] and before["popular"]
+
+    proxy.cut()
+    for _ in range(3):
+        seconds, status, answer = timed(server, "GET", RECOMMENDATIONS)
+        assert status == 200 and seconds < 1.0
+        assert answer["stale"] is True
+        assert answer["related"] == before["related"]
+        assert answer["popular"] == before["popular"]
+    for method, path, body, admin in [
+        ("GET", "/api/v1/articles?limit=5", None, False),
+        ("PUT", "/api/v1/articles/sleep-40", article("sleep", 40), True),
+        ("POST", "/api/v1/articles/sleep-1/views", None, False),
+        ("GET", "/api/v1/admin/stats?window=all", None, True),
+    ]:
+        seconds, status, answer = timed(server, method, path, body, admin=admin)
+        assert status == 503, (path, answer)
+        assert answer["error"]["code"] == "store_unavailable"
+        assert seconds < 12, path  # a view waits for its commit at most VIEW_COMMIT_TIMEOUT_SECONDS
+    assert server.request("GET", "/healthz")[0] == 200
+    assert server.request("GET", "/readyz")[0] == 503
+
+    proxy.restore()
+    wait_until(lambda: "stale" not in server.request("GET", RECOMMENDATIONS)[1])
+    wait_until(lambda: server.request("GET", "/readyz")[0] == 200)
+    assert server.request("PUT", "/api/v1/articles/sleep-40", article("sleep", 40), admin=True)[0] == 201
+    assert server.request("POST", "/api/v1/articles/sleep-1/views")[0] == 202
+    stats = server.request("GET", "/api/v1/admin/stats?window=all", admin=True)[1]
+    assert stats["total_views"] == 2  # both acknowledged views, none of the refused one
+    assert server.request("GET", "/api/v1/articles/sleep-40")[0] == 200
