@@ -132,13 +132,16 @@ _linger_seconds = _float("GUNICORN_LINGER_SECONDS", 2.0)
 
 
 def post_worker_init(worker):  # type: ignore[no-untyped-def]
-    """Load the published index and the catalog as the worker starts: no request waits for them."""
+    """Load the published index and the catalog as the worker starts: no request waits for them.
+
+    The index holder's ``warm`` loads now, then starts the worker's background loader thread.
+    """
     extensions = getattr(getattr(worker, "wsgi", None), "extensions", {})
-    for name in ("index_holder", "catalog"):
+    for name, method in (("index_holder", "warm"), ("catalog", "current")):
         if name in extensions:
             try:
-                extensions[name].current()
-            except Exception:  # the first request tries again and answers for it
+                getattr(extensions[name], method)()
+            except Exception:  # the index's loader thread, or the catalog's first request, retries
                 worker.log.exception("could not load %s at start", name)
     # What is loaded now lives as long as the worker: keep it out of the cyclic garbage
     # collector's full passes (100k articles: pauses of up to 0.25 s, 0.09 s once frozen).

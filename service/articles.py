@@ -113,8 +113,13 @@ def _optional_string(record: dict[str, Any], name: str, errors: list[FieldError]
     return value
 
 
+def unstorable(text: str) -> bool:
+    """Whether ``text`` holds U+0000 or an unpaired surrogate, which no store can keep alike."""
+    return _UNSTORABLE.search(text) is not None
+
+
 def _storable(name: str, value: object, errors: list[FieldError]) -> None:
-    if isinstance(value, str) and _UNSTORABLE.search(value):
+    if isinstance(value, str) and unstorable(value):
         errors.append(FieldError(name, "must not contain U+0000 or an unpaired surrogate"))
 
 

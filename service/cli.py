@@ -19,6 +19,7 @@ from service.corpus import CorpusError, read_corpus
 from service.demo import seed_demo_views
 from service.evaluation import evaluate_corpus
 from service.importer import parse_records
+from service.recommender.artifacts import ArtifactError
 from service.recommender.neighbours import ProgressCallback
 from service.reindex import ReindexBusy, get_reindexer, published_fingerprint
 from service.resources import get_store
@@ -70,6 +71,16 @@ def import_corpus_command(path: Path, skip_invalid: bool) -> None:
     )
 
 
+def _published_fingerprint(model_dir: Path) -> str | None:
+    """The published index's corpus fingerprint; ``None`` when there is none or it cannot be
+    used here (unreadable, failing its checksum, from another scikit-learn version): rebuild."""
+    try:
+        return published_fingerprint(model_dir)
+    except ArtifactError as error:
+        click.echo(f"the published index cannot be used, rebuilding it: {error}", err=True)
+        return None
+
+
 @click.command("reindex")
 @click.option(
     "--if-changed", is_flag=True, help="Do nothing when the published index matches the stored articles."
@@ -78,7 +89,7 @@ def import_corpus_command(path: Path, skip_invalid: bool) -> None:
 def reindex_command(if_changed: bool) -> None:
     """Build and publish a new index now."""
     reindexer = get_reindexer()
-    if if_changed and published_fingerprint(reindexer.model_dir) == get_store().articles.fingerprint():
+    if if_changed and _published_fingerprint(reindexer.model_dir) == get_store().articles.fingerprint():
         click.echo("index is up to date with the store; nothing to do")
         return
     started = time.perf_counter()

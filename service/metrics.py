@@ -151,6 +151,10 @@ class IndexCollector(Collector):
     def __init__(self, holder: IndexHolder) -> None:
         self.holder = holder
 
+    def describe(self) -> Iterator[Metric]:
+        # Registering calls describe(), else collect(): nothing may be loaded at app creation.
+        return iter(())
+
     def collect(self) -> Iterator[Metric]:
         artifact = self.holder.current()
         loaded = GaugeMetricFamily("related_index_loaded", "1 when an index is loaded and serving.")

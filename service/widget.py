@@ -22,7 +22,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
-from service.articles import Article, isoformat
+from service.articles import Article, isoformat, unstorable
 from service.recommender.text import strip_html
 from service.resources import get_store
 
@@ -180,7 +180,7 @@ def home() -> BaseResponse:
 @blueprint.get("/demo/<article_id>")
 def demo(article_id: str) -> Response:
     """An article page of a sample blog, with the three blocks filled by ``/widget.js``."""
-    article: Article | None = get_store().articles.get(article_id)
+    article: Article | None = None if unstorable(article_id) else get_store().articles.get(article_id)
     if article is None:
         return _page(render_template("demo.html", article=None), status=404)
     blocks = body_blocks(article.body)

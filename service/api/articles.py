@@ -66,7 +66,7 @@ def _article_or_404(article_id: str) -> Article:
 @blueprint.get("")
 def list_articles() -> dict[str, Any]:
     limit = integer(request.args, "limit", default=50, low=1, high=MAX_PAGE)
-    offset = integer(request.args, "offset", default=0, low=0, high=10**9)
+    offset = integer(request.args, "offset", default=0, low=0, high=999_999_999)
     catalog, now = get_catalog().current(), _now()
     return {
         "articles": [summary_json(summary) for summary in catalog.page(now, offset=offset, limit=limit)],

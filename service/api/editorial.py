@@ -10,7 +10,7 @@ from flask import Blueprint
 from service.api.auth import admin_required
 from service.api.body import json_body
 from service.api.shapes import editorial_json, exclusions_json
-from service.articles import ID_PATTERN
+from service.articles import ID_PATTERN, MAX_CATEGORY, unstorable
 from service.errors import ArticleNotFound, InvalidArticle
 from service.resources import get_store
 from service.store import ArticleEditorial, SiteExclusions, Store
@@ -35,7 +35,20 @@ def _strings(body: dict[str, Any], field: str, problems: list[dict[str, Any]], *
         return []
     if ids and not all(ID_PATTERN.match(item) for item in value):
         problems.append(_problem(field, "every entry must be an article id"))
+    elif not ids and not all(
+        1 <= len(item.strip()) <= MAX_CATEGORY and not unstorable(item) for item in value
+    ):
+        problems.append(
+            _problem(
+                field, f"every entry must be 1-{MAX_CATEGORY} characters without U+0000 or lone surrogates"
+            )
+        )
     return list(dict.fromkeys(item.strip() for item in value if item.strip()))
+
+
+def _name(item: str) -> bool:
+    """Whether ``item`` can be a category or tag name on every store."""
+    return 1 <= len(item.strip()) <= MAX_CATEGORY and not unstorable(item)
 
 
 def _object_body(fields: tuple[str, ...]) -> dict[str, Any]:

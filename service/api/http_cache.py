@@ -33,6 +33,6 @@ def _held_validator(etag: str) -> str | None:
     if validators.star_tag:
         return etag
     for held in validators.as_set(include_weak=True):  # If-None-Match compares weakly (RFC 9110)
-        if held == etag or (held.startswith(etag) and held[len(etag) :] in _COMPRESSED_SUFFIXES):
+        if held and (held == etag or (held.startswith(etag) and held[len(etag) :] in _COMPRESSED_SUFFIXES)):
             return held
     return None
