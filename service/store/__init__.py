@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -12,10 +11,10 @@ from service.store.articles import ArticleRepository, ArticleSummary, UpsertCoun
 from service.store.changes import ChangeFeed, Changes, ensure_state_row
 from service.store.clicks import ClickCount, ClickRepository
 from service.store.editorial import ArticleEditorial, EditorialRepository, SiteExclusions
-from service.store.engine import make_engine, write_transaction
+from service.store.engine import make_engine
 from service.store.jobs import Job, JobRepository
+from service.store.migrations import migration_transaction, upgrade_to_head
 from service.store.overlay import OverlayEntry, OverlayRepository
-from service.store.schema import metadata
 from service.store.views import ViewRepository, ViewStats
 
 __all__ = [
@@ -52,24 +51,16 @@ class Store:
     def from_url(cls, url: str, *, sqlite_synchronous: str = "NORMAL") -> Store:
         return cls(make_engine(url, sqlite_synchronous=sqlite_synchronous))
 
-    def create_schema(self, attempts: int = 5) -> None:
-        """Create missing tables; safe when several processes start at once.
+    def create_schema(self) -> None:
+        """Upgrade the store to the newest schema revision; safe when several processes start at once.
 
-        On SQLite the write lock is taken up front, so a second worker waits for the first
-        (a deferred transaction would fail at once on the lock upgrade). On PostgreSQL two
-        concurrent CREATE TABLEs can still collide; the loser checks again and finds the table.
+        One transaction migrates and makes sure the state row exists. On SQLite it takes the
+        write lock at BEGIN, so a second process waits for the first and then finds the store
+        at head; on PostgreSQL an advisory lock taken first in the transaction does the same.
         """
-        for attempt in range(1, attempts + 1):
-            try:
-                with write_transaction(self.engine) as connection:
-                    metadata.create_all(connection)
-                    ensure_state_row(connection)
-                return
-            except SQLAlchemyError:
-                if attempt == attempts:
-                    raise
-                log.info("schema creation raced with another process; checking again")
-                time.sleep(0.1 * attempt)
+        with migration_transaction(self.engine) as connection:
+            upgrade_to_head(connection)
+            ensure_state_row(connection)
 
     def ping(self) -> bool:
         """Whether the database answers."""

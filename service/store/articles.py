@@ -13,7 +13,7 @@ from sqlalchemy import Engine, Row, bindparam, delete, func, select
 from service.articles import Article
 from service.store.changes import ARTICLE, record_changes
 from service.store.engine import upsert, write_transaction
-from service.store.schema import UNDATED, article_tags, articles
+from service.store.schema import UNDATED, articles
 
 # Enough ids per IN (...) to stay far below every driver's parameter limit.
 _CHUNK = 500
@@ -118,15 +118,6 @@ class ArticleRepository:
             ]
             for start in range(0, len(rows), _CHUNK):
                 upsert(connection, articles, rows[start : start + _CHUNK], keys=["id"], keep=["created_at"])
-            for chunk in _chunks(ids):
-                connection.execute(delete(article_tags).where(article_tags.c.article_id.in_(chunk)))
-            tag_rows = [
-                {"article_id": article_id, "tag": tag}
-                for article_id in ids
-                for tag in dict.fromkeys(tag.lower() for tag in latest[article_id].tags)
-            ]
-            for start in range(0, len(tag_rows), _CHUNK):
-                connection.execute(article_tags.insert(), tag_rows[start : start + _CHUNK])
             record_changes(connection, ((ARTICLE, article_id) for article_id in ids), now=now)
         return UpsertCounts(created=len(ids) - len(existing), updated=len(existing))
 

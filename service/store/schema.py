@@ -1,4 +1,8 @@
-"""The tables, in one MetaData."""
+"""The tables, in one MetaData.
+
+The database follows this module through the Alembic revisions in ``migrations/versions``: a
+change here needs a new revision (a test compares the migrated schema with this metadata).
+"""
 
 from __future__ import annotations
 
@@ -73,15 +77,6 @@ articles = Table(
 def _article_key(name: str, **kwargs: object) -> Column[str]:
     return Column(name, String(200), ForeignKey("articles.id", ondelete="CASCADE"), **kwargs)  # type: ignore[arg-type]
 
-
-# Lower-cased tags, one row each: "articles sharing a tag" is an indexed query everywhere.
-article_tags = Table(
-    "article_tags",
-    metadata,
-    _article_key("article_id", primary_key=True),
-    Column("tag", String(200), primary_key=True),
-    Index("ix_article_tags_tag", "tag"),
-)
 
 # Editorial control of one article's related list.
 article_editorial = Table(
