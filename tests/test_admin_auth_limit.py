@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
@@ -48,3 +49,19 @@ def test_successful_authentications_never_count(client: FlaskClient, admin: dict
     for _ in range(20):
         assert client.get(STATS, headers=admin).status_code == 200
     assert client.get(STATS, headers=BAD).status_code == 401
+
+
+def test_counts_in_redis_are_shared_by_every_worker(make_app: Callable[..., Flask]) -> None:
+    """Two apps stand for two gunicorn workers (or replicas) sharing one Redis."""
+    redis = pytest.importorskip("redis")
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(url).flushdb()
+    except redis.exceptions.ConnectionError as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is required under CI but unreachable at {url}: {error}")
+        pytest.skip(f"Redis unreachable at {url}: {error}")
+    limit = {"ADMIN_AUTH_LIMIT": "3 per minute", "RATELIMIT_STORAGE_URI": url}
+    first, second = (make_app(**limit).test_client() for _ in range(2))
+    assert [client.get(STATS, headers=BAD).status_code for client in (first, second, first)] == [401] * 3
+    assert second.get(STATS, headers=BAD).status_code == 429
