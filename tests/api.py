@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -18,3 +19,14 @@ def recommendations(client: FlaskClient, article_id: str, **params: Any) -> dict
 
 def ids(items: list[dict[str, Any]]) -> list[str]:
     return [item["id"] for item in items]
+
+
+def wait_for_reindex(client: FlaskClient, admin: dict[str, str], timeout: float = 60) -> dict[str, Any]:
+    """The latest reindex job once it has finished (succeeded or failed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get("/api/v1/admin/reindex", headers=admin).json["job"]
+        if job and job["state"] in ("succeeded", "failed"):
+            return dict(job)
+        time.sleep(0.05)
+    raise AssertionError("reindex job did not finish")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -11,16 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service.store import Store
-
-
-def wait_for_job(client: FlaskClient, admin: dict[str, str], timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get("/api/v1/admin/reindex", headers=admin).json["job"]
-        if job and job["state"] in ("succeeded", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError("reindex job did not finish")
+from tests.api import wait_for_reindex
 
 
 def test_stats_totals_top_articles_and_a_zero_filled_series(
@@ -66,7 +56,7 @@ def test_reindex_job_runs_in_the_background_and_publishes(
     job = response.json["job"]
     assert job["state"] in ("queued", "running", "succeeded")
     assert set(job) >= {"id", "state", "started_at", "finished_at", "articles", "index_version", "error"}
-    done = wait_for_job(client, admin)
+    done = wait_for_reindex(client, admin)
     assert done["id"] == job["id"] and done["state"] == "succeeded"
     assert done["articles"] == 16 and done["error"] is None and done["finished_at"]
     after = client.get("/api/v1/articles/sleep-0/recommendations").json["index"]["version"]
@@ -98,7 +88,7 @@ def test_a_job_whose_worker_died_is_marked_failed(
     # Its lease has expired too, so a new job can start.
     response = client.post("/api/v1/admin/reindex", headers=admin)
     assert response.json["job"]["id"] != "dead-job"
-    assert wait_for_job(client, admin)["state"] == "succeeded"
+    assert wait_for_reindex(client, admin)["state"] == "succeeded"
 
 
 def test_a_failed_build_is_recorded_and_the_old_index_keeps_serving(
@@ -111,7 +101,7 @@ def test_a_failed_build_is_recorded_and_the_old_index_keeps_serving(
 
     monkeypatch.setattr("service.reindex.save_artifact", disk_full)
     client.post("/api/v1/admin/reindex", headers=admin)
-    job = wait_for_job(client, admin)
+    job = wait_for_reindex(client, admin)
     assert job["state"] == "failed" and "No space left" in job["error"]
     after = client.get("/api/v1/articles/sleep-0/recommendations").json
     assert after["index"] == before["index"] and after["related"] == before["related"]

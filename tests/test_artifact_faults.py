@@ -48,7 +48,7 @@ from service.recommender.artifacts import (
     sha256_of,
 )
 from service.reindex import build_index
-from tests.api import RECOMMENDATIONS, recommendations
+from tests.api import RECOMMENDATIONS, recommendations, wait_for_reindex
 from tests.conftest import ADMIN_TOKEN
 from tests.factories import article, corpus
 
@@ -78,16 +78,6 @@ def published_articles(app: Flask) -> int:
     """Articles in the index the pointer names, loaded the way a worker loads it."""
     model_dir = model_dir_of(app)
     return load_artifact(model_dir, read_pointer(model_dir) or {}).articles
-
-
-def wait_for_job(client: FlaskClient, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get("/api/v1/admin/reindex", headers=ADMIN).json["job"]
-        if job and job["state"] in ("succeeded", "failed"):
-            return dict(job)
-        time.sleep(0.05)
-    raise AssertionError("reindex job did not finish")
 
 
 def unpublished_artifact(model_dir: Path) -> IndexArtifact:
@@ -240,7 +230,7 @@ def test_a_first_start_with_a_damaged_artifact_serves_latest_and_popular_and_nev
     assert any("fails its checksum" in problem for problem in ready.json["problems"])
 
     assert client.post("/api/v1/admin/reindex", headers=ADMIN).status_code == 202
-    assert wait_for_job(client)["state"] == "succeeded"
+    assert wait_for_reindex(client, ADMIN)["state"] == "succeeded"
     assert client.get("/readyz").status_code == 200
     assert recommendations(client, "sleep-0")["related"]
 
@@ -286,7 +276,7 @@ def test_a_full_disk_while_saving_keeps_the_previous_index_and_leaves_no_tempora
         monkeypatch.setattr(artifacts_module, "_text_writer", text_writer)
 
     assert client.post("/api/v1/admin/reindex", headers=ADMIN).status_code == 202
-    job = wait_for_job(client)
+    job = wait_for_reindex(client, ADMIN)
     assert job["state"] == "failed" and "No space left on device" in job["error"]
     assert (model_dir / POINTER_NAME).read_bytes() == pointer
     assert temporaries(model_dir) == []
@@ -297,7 +287,7 @@ def test_a_full_disk_while_saving_keeps_the_previous_index_and_leaves_no_tempora
 
     monkeypatch.undo()
     assert client.post("/api/v1/admin/reindex", headers=ADMIN).status_code == 202
-    assert wait_for_job(client)["state"] == "succeeded"
+    assert wait_for_reindex(client, ADMIN)["state"] == "succeeded"
     assert recommendations(client, "sleep-0")["index"] != before["index"]
     assert published_articles(seeded) == len(corpus())
 

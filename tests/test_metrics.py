@@ -23,6 +23,7 @@ from sqlalchemy import text
 
 from service import metrics
 from service.recommender.artifacts import POINTER_NAME
+from tests.api import wait_for_reindex
 from tests.factories import corpus
 from tests.server import Server, gunicorn, request_on_worker, wait_for_job, wait_for_workers
 
@@ -158,22 +159,12 @@ def test_views_bot_hits_and_clicks_are_counted(seeded: Flask, client: FlaskClien
     assert delta("related_clicks_recorded_total", section="related") == 1
 
 
-def wait_for_client_job(client: FlaskClient, admin: dict[str, str], timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get("/api/v1/admin/reindex", headers=admin).json["job"]
-        if job and job["state"] in ("succeeded", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError("reindex job did not finish")
-
-
 def test_reindex_jobs_are_counted_by_outcome_with_the_build_duration(
     seeded: Flask, client: FlaskClient, admin: dict[str, str]
 ) -> None:
     before = scrape(client)
     assert client.post("/api/v1/admin/reindex", headers=admin).status_code == 202
-    assert wait_for_client_job(client, admin)["state"] == "succeeded"
+    assert wait_for_reindex(client, admin)["state"] == "succeeded"
     after = scrape(client)
     jobs = "related_reindex_jobs_total"
     assert value(after, jobs, outcome="succeeded") - value(before, jobs, outcome="succeeded") == 1
@@ -200,7 +191,7 @@ def test_a_failed_job_is_counted_and_shows_admins_no_sql(
     monkeypatch.setattr(store.articles, "iter_all", broken_read)
     before = scrape(client)
     assert client.post("/api/v1/admin/reindex", headers=admin).status_code == 202
-    job = wait_for_client_job(client, admin)
+    job = wait_for_reindex(client, admin)
     assert job["state"] == "failed"
     assert "OperationalError" in job["error"]
     for leak in ("SELECT", "no_such_table", secret, "[SQL"):
@@ -232,7 +223,7 @@ def test_readyz_lists_what_is_not_ready(
     (model_dir / POINTER_NAME).unlink()
     assert client.post("/api/v1/articles", json=corpus(), headers=admin).status_code == 200
     assert client.post("/api/v1/admin/reindex", headers=admin).status_code == 202
-    assert wait_for_client_job(client, admin)["state"] == "succeeded"
+    assert wait_for_reindex(client, admin)["state"] == "succeeded"
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json["problems"] == []
 
