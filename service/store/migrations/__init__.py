@@ -8,6 +8,7 @@ configuration is built here, and the caller's connection reaches ``env.py`` thro
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -17,9 +18,12 @@ from typing import cast
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Engine, inspect, text
 
 from service.store.engine import exclusive_writer
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 
@@ -97,7 +101,14 @@ def upgrade_to_head(connection: Connection) -> None:
     """
     config = alembic_config(connection)
     tables = inspect(connection)
+    # Every process runs this at start: Alembic's "Context impl …" lines would say nothing new;
+    # an upgrade is logged below, once, by the process that made it.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     with _ALEMBIC_IN_USE:
         if tables.has_table("articles") and not tables.has_table("alembic_version"):
             command.stamp(config, INITIAL)
+        before = MigrationContext.configure(connection).get_current_revision()
         command.upgrade(config, "head")
+        after = MigrationContext.configure(connection).get_current_revision()
+    if after != before:
+        log.info("store schema upgraded from %s to %s", before or "nothing", after)
