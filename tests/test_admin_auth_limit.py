@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+
+from service import create_app
+from tests.conftest import ADMIN_TOKEN
 
 STATS = "/api/v1/admin/stats"
 BAD = {"Authorization": "Bearer wrong-token"}
@@ -51,8 +55,9 @@ def test_successful_authentications_never_count(client: FlaskClient, admin: dict
     assert client.get(STATS, headers=BAD).status_code == 401
 
 
-def test_counts_in_redis_are_shared_by_every_worker(make_app: Callable[..., Flask]) -> None:
-    """Two apps stand for two gunicorn workers (or replicas) sharing one Redis."""
+def test_counts_in_redis_are_shared_by_every_worker(tmp_path: Path, sqlite_url: str) -> None:
+    """Two apps stand for two gunicorn workers (or replicas) sharing one Redis (its database 15
+    is this test's alone: the test runs once, on SQLite)."""
     redis = pytest.importorskip("redis")
     url = "redis://127.0.0.1:6379/15"
     try:
@@ -61,7 +66,14 @@ def test_counts_in_redis_are_shared_by_every_worker(make_app: Callable[..., Flas
         if os.environ.get("CI") == "true":
             pytest.fail(f"Redis is required under CI but unreachable at {url}: {error}")
         pytest.skip(f"Redis unreachable at {url}: {error}")
-    limit = {"ADMIN_AUTH_LIMIT": "3 per minute", "RATELIMIT_STORAGE_URI": url}
-    first, second = (make_app(**limit).test_client() for _ in range(2))
+    config = {
+        "TESTING": True,
+        "DATABASE_URL": sqlite_url,
+        "MODEL_DIR": str(tmp_path / "models"),
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "ADMIN_AUTH_LIMIT": "3 per minute",
+        "RATELIMIT_STORAGE_URI": url,
+    }
+    first, second = (create_app(config).test_client() for _ in range(2))
     assert [client.get(STATS, headers=BAD).status_code for client in (first, second, first)] == [401] * 3
     assert second.get(STATS, headers=BAD).status_code == 429
