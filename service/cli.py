@@ -1,4 +1,4 @@
-"""Flask CLI commands: ``import-corpus``, ``reindex`` and ``evaluate``."""
+"""Flask CLI commands: ``import-corpus``, ``reindex``, ``evaluate`` and ``demo-views``."""
 
 from __future__ import annotations
 
@@ -85,19 +85,31 @@ def _published_fingerprint(model_dir: Path) -> str | None:
 @click.option(
     "--if-changed", is_flag=True, help="Do nothing when the published index matches the stored articles."
 )
+@click.option(
+    "--job",
+    "job_id",
+    metavar="ID",
+    help="Run the job the service claimed (how POST /api/v1/admin/reindex starts its build process).",
+)
 @with_appcontext
-def reindex_command(if_changed: bool) -> None:
+def reindex_command(if_changed: bool, job_id: str | None) -> None:
     """Build and publish a new index now."""
     reindexer = get_reindexer()
-    if if_changed and _published_fingerprint(reindexer.model_dir) == get_store().articles.fingerprint():
-        click.echo("index is up to date with the store; nothing to do")
-        return
     started = time.perf_counter()
-    try:
-        with progress_bar("neighbours") as progress:
-            job = reindexer.run(progress=progress)
-    except ReindexBusy as error:
-        _fail(str(error))
+    if job_id is not None:
+        try:
+            job = reindexer.run_claimed(job_id)
+        except LookupError as error:
+            _fail(str(error))
+    else:
+        if if_changed and _published_fingerprint(reindexer.model_dir) == get_store().articles.fingerprint():
+            click.echo("index is up to date with the store; nothing to do")
+            return
+        try:
+            with progress_bar("neighbours") as progress:
+                job = reindexer.run(progress=progress)
+        except ReindexBusy as error:
+            _fail(str(error))
     if job.state != "succeeded":
         _fail(f"reindex failed: {job.error}")
     click.echo(

@@ -2,8 +2,11 @@
 
 A write scores the new or edited articles against the current index (one batch of sparse
 products) and records them in the overlay of the articles they are most similar to, so
-those articles list them at once in every worker. The next build takes them in and clears
-the overlay. Deleted articles leave every list at once through the store.
+those articles list them at once in every worker. The next build takes them in; their entries
+stay until every worker serves an index that has them (a build drops those learned before the
+index it replaces read the store, once that index has been published for a grace period:
+service.reindex), so a worker still serving the older index for a moment keeps listing them.
+Deleted articles leave every list at once through the store.
 """
 
 from __future__ import annotations

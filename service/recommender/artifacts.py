@@ -4,7 +4,8 @@ Layout of the model directory::
 
     index-<version>.joblib          the envelope: format, versions, parameters and the fitted index
     index-<version>.manifest.json   written beside it: file, size, SHA-256, format and versions
-    CURRENT                         JSON pointer {"version", "file", "manifest"} to the published one
+    CURRENT                         JSON pointer {"version", "file", "manifest", ...} to the published one
+    .publish.lock                   locked by a publisher while it checks it may publish and switches
 
 Every file is written to a temporary name in the same folder (``.<name>.<random>.tmp``, locked
 while it is written) and moved into place with ``os.replace``, so a reader sees the old file or
@@ -48,6 +49,8 @@ from service.recommender.index import RelatedIndex
 FORMAT_VERSION = 2
 MANIFEST_FORMAT = 1
 POINTER_NAME = "CURRENT"
+# flock'ed by each publisher around its last checks and the switch of the pointer.
+PUBLISH_LOCK_NAME = ".publish.lock"
 _ARTIFACT_SUFFIX = ".joblib"
 _MANIFEST_SUFFIX = ".manifest.json"
 _ARTIFACT_NAME = re.compile(r"^index-[0-9A-Za-z-]+\.joblib$")
@@ -273,10 +276,83 @@ def _text_writer(text: str) -> Callable[[str], None]:
     return write
 
 
-def publish(model_dir: Path, artifact: IndexArtifact) -> None:
-    """Make ``artifact`` the one every worker serves, by replacing the pointer."""
-    pointer = {"version": artifact.version, "file": artifact.file, "manifest": manifest_name(artifact.file)}
-    _atomic_write(model_dir / POINTER_NAME, _text_writer(json.dumps(pointer)))
+class StaleArtifact(ArtifactError):
+    """An artifact was not published: the published one was built from a newer read of the store."""
+
+
+@contextlib.contextmanager
+def _publish_lock(model_dir: Path) -> Iterator[None]:
+    """An exclusive lock of the pointer (``flock`` on ``.publish.lock``), so that the checks of
+    one publisher and its switch of the pointer never interleave with another's."""
+    fd = os.open(model_dir / PUBLISH_LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        with contextlib.suppress(OSError):  # a file system without locks: the checks still run
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def read_pointer_document(model_dir: Path) -> dict[str, Any]:
+    """Everything the published pointer records (``{}`` when there is none or it is unreadable):
+    besides what :func:`read_pointer` checks, ``built_at``, ``store_read_at``, ``published_at``."""
+    try:
+        document = _read_small_json(model_dir / POINTER_NAME)
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _moment(value: Any) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def publish(
+    model_dir: Path,
+    artifact: IndexArtifact,
+    *,
+    fence: Callable[[], None] | None = None,
+    store_read_at: datetime | None = None,
+    published_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Make ``artifact`` the one every worker serves, by replacing the pointer; returns what the
+    replaced pointer recorded (:func:`read_pointer_document`).
+
+    Under the model directory's publish lock, right before the switch: ``fence()`` (a build's
+    lease, renewed in the database; it raises to refuse), then, given ``store_read_at`` (when
+    the build read the store, by the database's clock), an artifact read before the published
+    one's is refused with :class:`StaleArtifact`: a newer index is never replaced by an older
+    one. Without them (a rollback by hand, tests) the pointer is replaced as asked. The pointer
+    records both times, and ``published_at`` (the database's clock, from the caller).
+    """
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with _publish_lock(model_dir):
+        if fence is not None:
+            fence()
+        previous = read_pointer_document(model_dir)
+        published_read_at = _moment(previous.get("store_read_at"))
+        if store_read_at is not None and published_read_at is not None and store_read_at < published_read_at:
+            raise StaleArtifact(
+                f"index {artifact.version} read the store at {store_read_at.isoformat()}, before the "
+                f"published index {previous.get('version')} did ({published_read_at.isoformat()}): "
+                "not published"
+            )
+        pointer: dict[str, Any] = {
+            "version": artifact.version,
+            "file": artifact.file,
+            "manifest": manifest_name(artifact.file),
+            "built_at": artifact.built_at.isoformat(),
+        }
+        if store_read_at is not None:
+            pointer["store_read_at"] = store_read_at.isoformat()
+        if published_at is not None:
+            pointer["published_at"] = published_at.isoformat()
+        _atomic_write(model_dir / POINTER_NAME, _text_writer(json.dumps(pointer)))
+    return previous
 
 
 # -- reading -----------------------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""Neighbours learned since the last index build (see schema.neighbour_overlay)."""
+"""Neighbours learned since an index build (see schema.neighbour_overlay).
+
+Entries are dated by the database's clock when they are learned, as builds date their read of
+the store (service.reindex): an entry learned before an index read the store is in that index,
+and is dropped only once every worker serves such an index (never when it is published).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, or_, select
 
 from service.store.changes import OVERLAY, OVERLAY_ALL, record_changes
+from service.store.clock import database_now
 from service.store.engine import upsert, write_transaction
 from service.store.schema import neighbour_overlay
 
@@ -31,8 +37,10 @@ class OverlayRepository:
         self.engine = engine
 
     def replace(self, changed: Sequence[str], entries: Sequence[OverlayEntry], *, now: datetime) -> None:
-        """Forget what was learned about ``changed`` articles, then record ``entries``."""
+        """Forget what was learned about ``changed`` articles, then record ``entries``, dated by
+        the database's clock (``now`` dates the change feed's rows, as every writer's)."""
         with write_transaction(self.engine) as connection:
+            learned_at = database_now(connection)
             touched = {entry.article_id for entry in entries}
             for start in range(0, len(changed), _CHUNK):
                 chunk = list(changed[start : start + _CHUNK])
@@ -48,7 +56,7 @@ class OverlayRepository:
                     "neighbour_id": entry.neighbour_id,
                     "score": entry.score,
                     "cosine": entry.cosine,
-                    "created_at": now,
+                    "created_at": learned_at,
                 }
                 for entry in entries
             ]
@@ -61,7 +69,8 @@ class OverlayRepository:
                 )
 
     def clear_before(self, moment: datetime, *, now: datetime) -> None:
-        """Drop entries a build that started at ``moment`` has taken in."""
+        """Drop entries learned before ``moment`` (the database's clock): those an index that
+        read the store at ``moment`` has taken in."""
         with write_transaction(self.engine) as connection:
             result = connection.execute(
                 delete(neighbour_overlay).where(neighbour_overlay.c.created_at < moment)
