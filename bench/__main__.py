@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import corpora
+from bench import corpora, popular
 from bench import http as wrk
 from bench.metrics import precision_at_k, query_rows, served_neighbours
 from bench.peers import PEERS
@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpora", nargs="*", default=None, help="names in ../shared/data")
     parser.add_argument("--quick", action="store_true", help="small subsets, for a smoke run")
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--skip-popular", action="store_true", help="skip the popular-lists benchmark")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
     names = args.corpora if args.corpora is not None else corpora.available()
@@ -111,6 +112,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.quick and not args.skip_http:
         report["wrk"] = wrk_reports(names)
+
+    if not args.skip_popular:
+        # Popular lists on a large history (bench/popular.py): 100k articles, a year of views.
+        size = (
+            {"count": 2000, "days": 30, "repeat": 5}
+            if args.quick
+            else {"count": 100_000, "days": 365, "repeat": 30}
+        )
+        report["popular"] = popular.run(**size, databases=["sqlite", "postgres"])
+        print(popular.render(report["popular"]), file=sys.stderr)
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -201,6 +212,12 @@ def render_table(report: dict[str, Any]) -> str:
         )
     if report.get("wrk"):
         lines += ["", wrk.summary(report["wrk"])]
+    if report.get("popular"):
+        lines += [
+            "",
+            "Popular lists, any window's top 50 (target ≤ 20 ms):",
+            popular.render(report["popular"]),
+        ]
     if "http" in report:
         http = report["http"]
         rec, views = http["recommendations"], http["views"]

@@ -15,6 +15,7 @@ from service import (
     http_extensions,
     index_holder,
     metrics,
+    proxies,
     reindex,
     request_log,
     resources,
@@ -40,4 +41,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     dashboard.init_app(app)
     widget.init_app(app)
     cli.init_app(app)
+    proxies.init_app(app)  # last: the outermost layer of the WSGI app
     return app

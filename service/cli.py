@@ -1,4 +1,4 @@
-"""Flask CLI commands: ``import-corpus``, ``reindex``, ``evaluate`` and ``demo-views``."""
+"""Flask CLI commands: ``import-corpus``, ``reindex``, ``evaluate``, ``demo-views`` and ``prune``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.corpus import CorpusError, read_corpus
 from service.demo import seed_demo_views
@@ -153,6 +154,28 @@ def demo_views_command(total: int, days: int, force: bool) -> None:
     click.echo(f"added {added} demo views over the last {days} days")
 
 
+@click.command("prune")
+@with_appcontext
+def prune_command() -> None:
+    """Roll hourly view counts up into days and delete hourly rows older than the retention."""
+    try:
+        report = get_store().rollup.run(datetime.now(UTC))
+    except SQLAlchemyError as error:
+        _fail(f"the rollup failed: {error}")
+    when = report.checkpoint.isoformat().replace("+00:00", "Z") if report.checkpoint else "-"
+    kept = report.kept_from.date().isoformat() if report.kept_from else "-"
+    click.echo(
+        f"rolled up to {when}: {report.days_rolled} days rolled up, {report.rows_pruned} hourly rows "
+        f"pruned (hourly rows kept from {kept})"
+    )
+
+
 def init_app(app: Flask) -> None:
-    for command in (import_corpus_command, reindex_command, evaluate_command, demo_views_command):
+    for command in (
+        import_corpus_command,
+        reindex_command,
+        evaluate_command,
+        demo_views_command,
+        prune_command,
+    ):
         app.cli.add_command(command)

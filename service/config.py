@@ -28,9 +28,24 @@ def default_config(instance_path: str) -> dict[str, Any]:
         # A reindex job whose heartbeat is older than this is taken for dead.
         "REINDEX_STALE_SECONDS": 60.0,
         "REINDEX_HEARTBEAT_SECONDS": 5.0,
-        # Case-insensitive regular expression for the User-Agent of known bots; their views
-        # are answered but not counted. None uses service.bots.DEFAULT_BOT_PATTERN.
+        # Bots are told by the crawler-user-agents list (service/bots.py); this case-insensitive
+        # regular expression marks more User-Agents as bots (None: the list alone). Their views
+        # are answered {"recorded": false} and counted apart as bot hits.
         "BOT_USER_AGENT_PATTERN": None,
+        # How many reverse proxies in front of the service append to X-Forwarded-For: the
+        # client address (unique visitors, admin auth limits) is taken that many entries from
+        # its end (werkzeug's ProxyFix). 0: the header is ignored.
+        "TRUSTED_PROXIES": 0,
+        # The secret of the daily salts of visitor hashes: HMAC(secret, UTC day). None: a random
+        # salt per day, kept in the store (so every worker and replica agrees) and deleted two
+        # days later.
+        "VISITOR_SALT_SECRET": None,
+        # Days of hourly view rows kept (trending, the last 24 hours and 7 days are exact to the
+        # hour); older ones live on as daily rows. Windows longer than this start on a whole day.
+        "HOURLY_RETENTION_DAYS": 14,
+        # Roll hourly counts up, and prune, from the service itself (at most once an hour);
+        # false leaves it to `flask --app wsgi prune` (e.g. from cron).
+        "AUTO_ROLLUP": True,
         # How many artifacts to keep in MODEL_DIR (the published one always stays).
         "KEEP_ARTIFACTS": 3,
         # related: the score a "similar" article needs; below it, fallbacks fill the list.
@@ -76,6 +91,22 @@ def default_config(instance_path: str) -> dict[str, Any]:
         "LOG_FORMAT": "text",
         # One log line per request (request id, method, path, status, duration, pid).
         "LOG_REQUESTS": True,
+        # --- The dashboard's session (service/api/auth.py) ---
+        # Signs the session cookie and CSRF tokens (RELATED_SECRET_KEY). Unset: derived from
+        # ADMIN_TOKEN with HMAC-SHA256, so every worker and replica agrees without configuration.
+        "SECRET_KEY": None,
+        "SESSION_COOKIE_NAME": "related_admin",
+        # Send the cookie over HTTPS only: turn on (RELATED_SESSION_COOKIE_SECURE=true) when the
+        # dashboard is served over HTTPS; off by default so that http://127.0.0.1 works.
+        "SESSION_COOKIE_SECURE": False,
+        "SESSION_COOKIE_HTTPONLY": True,
+        # Never sent with a request another site starts: no cross-site request is authenticated.
+        "SESSION_COOKIE_SAMESITE": "Strict",
+        # The cookie is written when it changes (sign-in, sign-out), never re-sent on other answers,
+        # so that no cacheable public answer carries a Set-Cookie.
+        "SESSION_REFRESH_EACH_REQUEST": False,
+        # How long a sign-in lasts, in seconds (from signing in, however active the admin is).
+        "PERMANENT_SESSION_LIFETIME": 12 * 3600,
     }
 
 

@@ -1,5 +1,7 @@
 """Each worker's most-viewed lists, one per window, read from the store at most once a second.
 
+(``trending`` is a window too: its list is ordered by the trending score, see service/windows.py.)
+
 ``popular`` is the same for every article, so it is not queried per request: a list is
 refreshed when it is older than ``refresh_seconds`` (the contract lets ``popular`` lag
 acknowledged views by at most 2 s). While one thread refreshes, the others serve the list
@@ -15,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from service.store import Store
-from service.windows import window_start
 
 # How many of the most viewed articles a worker keeps per window: far more than a list
 # shows, so that list rules (distinct lists, exclusions) still leave enough.
@@ -69,7 +70,7 @@ class Popularity:
         if held is not None and time.monotonic() - held[0] < self.refresh_seconds:
             return held[1]  # another thread refreshed it while this one waited
         fetched_at = time.monotonic()
-        rows = tuple(self.store.views.most_viewed(since=window_start(window, now), now=now, limit=self.depth))
+        rows = tuple(self.store.views.most_viewed(window, now=now, limit=self.depth))
         if held is not None and held[1].rows == rows:
             current = held[1]
         else:

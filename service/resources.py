@@ -8,25 +8,38 @@ from typing import cast
 from flask import Flask, current_app
 
 from service.answer_cache import EncodedAnswer, SnapshotCache
+from service.bots import BotDetector
 from service.catalog import CatalogHolder
 from service.popularity import Popularity
 from service.recommend import FreshMatcher, Item, RelatedPolicy
 from service.store import Store
-from service.view_recorder import ViewRecorder
+from service.view_recorder import RollupTrigger, ViewRecorder
+from service.visitors import VisitorHasher
 
 
 def init_app(app: Flask) -> None:
     """Create the store from ``DATABASE_URL`` (making sure its tables exist) and its companions."""
     config = app.config
-    store = Store.from_url(config["DATABASE_URL"], sqlite_synchronous=str(config["SQLITE_SYNCHRONOUS"]))
+    store = Store.from_url(
+        config["DATABASE_URL"],
+        sqlite_synchronous=str(config["SQLITE_SYNCHRONOUS"]),
+        retention_days=int(config["HOURLY_RETENTION_DAYS"]),
+    )
     store.create_schema()
+    secret = config.get("VISITOR_SALT_SECRET")
     cache_size, cache_seconds = int(config["ANSWER_CACHE_SIZE"]), float(config["ANSWER_CACHE_SECONDS"])
 
     app.extensions.update(
         store=store,
         catalog=CatalogHolder(store),
         popularity=Popularity(store, refresh_seconds=float(config["POPULAR_REFRESH_SECONDS"])),
-        view_recorder=ViewRecorder(store, timeout_seconds=float(config["VIEW_COMMIT_TIMEOUT_SECONDS"])),
+        view_recorder=ViewRecorder(
+            store,
+            timeout_seconds=float(config["VIEW_COMMIT_TIMEOUT_SECONDS"]),
+            rollups=RollupTrigger(store, enabled=bool(config["AUTO_ROLLUP"])),
+        ),
+        visitor_hasher=VisitorHasher(store.salts, secret=None if secret in (None, "") else str(secret)),
+        bot_detector=BotDetector(config["BOT_USER_AGENT_PATTERN"] or None),
         fresh_matcher=FreshMatcher.for_store(store),
         answer_cache=SnapshotCache[EncodedAnswer](size=cache_size, ttl_seconds=cache_seconds),
         related_cache=SnapshotCache[tuple[Item, ...]](size=cache_size, ttl_seconds=cache_seconds),
@@ -49,6 +62,14 @@ def get_popularity() -> Popularity:
 
 def get_view_recorder() -> ViewRecorder:
     return cast(ViewRecorder, current_app.extensions["view_recorder"])
+
+
+def get_visitor_hasher() -> VisitorHasher:
+    return cast(VisitorHasher, current_app.extensions["visitor_hasher"])
+
+
+def get_bot_detector() -> BotDetector:
+    return cast(BotDetector, current_app.extensions["bot_detector"])
 
 
 def get_fresh_matcher() -> FreshMatcher:

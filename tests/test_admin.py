@@ -24,8 +24,8 @@ def test_stats_totals_top_articles_and_a_zero_filled_series(
     body = client.get("/api/v1/admin/stats?window=7d&limit=5", headers=admin).json
     assert body["window"] == "7d" and body["total_views"] == 6
     assert body["articles"] == [
-        {"id": "sleep-0", "title": body["articles"][0]["title"], "views": 4},
-        {"id": "sleep-1", "title": body["articles"][1]["title"], "views": 2},
+        {"id": "sleep-0", "title": body["articles"][0]["title"], "views": 4, "visitors": 0},
+        {"id": "sleep-1", "title": body["articles"][1]["title"], "views": 2, "visitors": 0},
     ]
     days = [point["date"] for point in body["series"]]
     assert days[-1] == now.date().isoformat()

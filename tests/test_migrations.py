@@ -223,7 +223,7 @@ def make_old_store(engine: Engine, *, with_clicks: bool = False) -> None:
 
 def test_fresh_store_is_migrated_to_head_and_matches_the_metadata(engine: Engine) -> None:
     Store(engine).create_schema()
-    assert revision_of(engine) == HEAD == "0003_drop_article_tags"
+    assert revision_of(engine) == HEAD == "0004_counting_and_rollups"
     assert tables_of(engine) == set(metadata.tables)
     assert schema_differences(engine) == []
     assert Store(engine).changes.head() == 0  # the state row
@@ -234,7 +234,7 @@ def test_starting_again_at_head_changes_nothing(engine: Engine) -> None:
     for _ in range(2):
         Store(engine).create_schema()
     assert revision_of(engine) == HEAD
-    assert Store(engine).views.most_viewed(since=None, now=NOW, limit=5) == [("sleep-1", 7)]
+    assert Store(engine).views.most_viewed("all", now=NOW, limit=5) == [("sleep-1", 7)]
 
 
 @pytest.mark.parametrize("with_clicks", [False, True], ids=["last-release", "this-weeks-dev-store"])
@@ -259,7 +259,7 @@ def test_old_store_is_upgraded_at_app_start_with_its_data(
         ["Sleep", "magnesium"],
         NOW,
     )
-    assert store.views.most_viewed(since=None, now=NOW, limit=5) == [("sleep-1", 7)]
+    assert store.views.most_viewed("all", now=NOW, limit=5) == [("sleep-1", 7)]
     assert store.changes.head() == 42  # the state row is kept, not reset
     assert store.clicks.record("sleep-1", section="related", target_id="sleep-2", at=NOW)
     assert [count.clicks for count in store.clicks.counts("sleep-1")] == [4 if with_clicks else 1]
@@ -288,7 +288,7 @@ def test_processes_starting_at_once_both_migrate_successfully(database_url: str)
         assert revision_of(stores[0].engine) == HEAD
         with stores[0].engine.connect() as connection:
             assert connection.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
-        assert stores[1].views.most_viewed(since=None, now=NOW, limit=5) == [("sleep-1", 7)]
+        assert stores[1].views.most_viewed("all", now=NOW, limit=5) == [("sleep-1", 7)]
     finally:
         for store in stores:
             store.dispose()
@@ -321,7 +321,7 @@ def test_sqlite_table_rebuild_in_a_migration_keeps_the_rows_that_refer_to_it(sql
             operations = Operations(MigrationContext.configure(connection))
             with operations.batch_alter_table("articles", recreate="always"):
                 pass
-        assert store.views.most_viewed(since=None, now=NOW, limit=5) == [("sleep-1", 7)]
+        assert store.views.most_viewed("all", now=NOW, limit=5) == [("sleep-1", 7)]
         with store.engine.connect() as connection:  # enforced again on the pooled connection
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:

@@ -24,7 +24,7 @@ from service.store import Store
 from service.widget import STATIC_DIR, Block, body_blocks
 from tests.factories import article, corpus
 from tests.server import Server, free_port, gunicorn, wait_for_job
-from tests.test_dashboard import CHROMIUM, CHROMIUM_ARGS
+from tests.test_dashboard import CHROMIUM, CHROMIUM_ARGS, DESKTOP_CHROME
 
 WIDGET = STATIC_DIR / "widget.js"
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", "/tmp/related-artifacts"))
@@ -264,7 +264,10 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def tab(browser: Browser, site: Site) -> Iterator[Tab]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="UTC")
+    # Headless Chromium's own User-Agent says HeadlessChrome: a bot, whose views are not counted.
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="UTC", user_agent=DESKTOP_CHROME
+    )
     page = context.new_page()
     page.set_default_timeout(10_000)
     tab = Tab(page)

@@ -1,52 +1,166 @@
-"""The admin bearer token, and the limit on failed attempts to give it."""
+"""Admin authentication: the bearer token, the dashboard's signed session, CSRF, and the limit on
+failed attempts.
+
+An admin request is authenticated by EITHER ``Authorization: Bearer <ADMIN_TOKEN>`` (scripts,
+curl) OR the session cookie that signing in to the dashboard sets (``POST /admin/sign-in``). A
+session-authenticated request that changes something (POST, PUT, PATCH, DELETE) must also carry
+the session's CSRF token (``X-CSRFToken`` header, or the ``csrf_token`` form field), else 403.
+
+The session is Flask's signed cookie. Its key is ``SECRET_KEY`` or, when that is not set, derived
+from ``ADMIN_TOKEN`` (HMAC-SHA256 with a fixed label), so every worker and every replica that
+shares the token accepts the same cookie without more configuration. The session holds a
+fingerprint of the token it was signed in with: changing ``ADMIN_TOKEN`` ends every session,
+``SECRET_KEY`` or not.
+"""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from service.errors import AdminDisabled, Unauthorized
+from service.errors import AdminDisabled, Unauthorized, error_response
 
 View = TypeVar("View", bound=Callable[..., Any])
+
+# Fixed labels: the derived key and the fingerprint are distinct functions of the token, and
+# neither reveals it.
+SECRET_KEY_LABEL = b"related-posts/dashboard/session-signing-key/v1"
+FINGERPRINT_LABEL = b"related-posts/dashboard/session-token-fingerprint/v1"
+SESSION_ADMIN = "admin"  # the session key that holds the token's fingerprint once signed in
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_LIMIT_EXTENSION = "admin_auth_limit"
 
 
 def _failed_authentication(response: Response) -> bool:
     return response.status_code == 401
 
 
-def check_admin() -> None:
-    """Raise unless the request carries ``Authorization: Bearer <ADMIN_TOKEN>``."""
+# -- the token and the session ----------------------------------------------------------------
+
+
+def admin_token() -> str:
+    """The configured token; 503 ``admin_disabled`` when there is none."""
     token = current_app.config.get("ADMIN_TOKEN")
     if not token:
         raise AdminDisabled("Admin endpoints are disabled: set ADMIN_TOKEN to enable them.")
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode("utf-8"), str(token).encode("utf-8")
-    ):
-        raise Unauthorized("A valid admin bearer token is required.")
+    return str(token)
+
+
+def token_matches(given: str) -> bool:
+    """Whether ``given`` is the admin token (constant time)."""
+    return hmac.compare_digest(given.encode("utf-8"), admin_token().encode("utf-8"))
+
+
+def derived_secret_key(token: str) -> str:
+    """The session signing key used when ``SECRET_KEY`` is not set: the same wherever the token is."""
+    return hmac.new(token.encode("utf-8"), SECRET_KEY_LABEL, hashlib.sha256).hexdigest()
+
+
+def _fingerprint(token: str) -> str:
+    return hmac.new(token.encode("utf-8"), FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:32]
+
+
+def start_admin_session() -> None:
+    """Sign the browser in: a fresh session (a new CSRF token too) that lasts
+    ``PERMANENT_SESSION_LIFETIME`` from now."""
+    session.clear()
+    session[SESSION_ADMIN] = _fingerprint(admin_token())
+    session.permanent = True
+
+
+def end_admin_session() -> None:
+    session.clear()
+
+
+def has_admin_session() -> bool:
+    """Whether the request carries a session signed in with the current token."""
+    token = current_app.config.get("ADMIN_TOKEN")
+    held = session.get(SESSION_ADMIN)
+    if not token or not isinstance(held, str):
+        return False
+    return hmac.compare_digest(held.encode("ascii", "replace"), _fingerprint(str(token)).encode("ascii"))
+
+
+def protect_from_csrf() -> None:
+    """Raise :class:`CSRFError` unless a state-changing request carries the session's CSRF token."""
+    csrf = cast(CSRFProtect, current_app.extensions["csrf"])
+    csrf.protect()
+
+
+def check_admin() -> None:
+    """Raise unless the request carries the admin bearer token, or a signed-in dashboard session
+    (with its CSRF token when the request changes something).
+
+    An ``Authorization`` header, when sent, decides alone: a wrong one is 401 even with a session.
+    """
+    token = admin_token()
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode("utf-8"), token.encode("utf-8")
+        ):
+            raise Unauthorized("A valid admin bearer token is required.")
+        return
+    if has_admin_session():
+        if request.method not in SAFE_METHODS:
+            protect_from_csrf()
+        return
+    raise Unauthorized("A valid admin bearer token (or a signed-in dashboard session) is required.")
 
 
 def admin_required(view: View) -> View:
-    """Check the token before the view reads anything, the body included."""
+    """Check the token or session before the view reads anything, the body included."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         check_admin()
         return view(*args, **kwargs)
 
-    wrapper.admin_only = True  # type: ignore[attr-defined]
-    return wrapper  # type: ignore[return-value]
+    return counts_failed_authentication(wrapper)  # type: ignore[return-value]
+
+
+def counts_failed_authentication(view: View) -> View:
+    """Mark ``view`` so that its 401 answers count against the failed-authentication limit
+    (every admin endpoint, and the dashboard's sign-in form)."""
+    view.admin_only = True  # type: ignore[attr-defined]
+    return view
+
+
+# -- app set-up -------------------------------------------------------------------------------
+
+
+def init_session(app: Flask) -> None:
+    """Sessions and CSRF tokens for the dashboard.
+
+    CSRF is not checked on every request (``WTF_CSRF_CHECK_DEFAULT`` off): public beacons and
+    bearer-token clients have no session to forge. It is checked where a session authenticates
+    (``check_admin``) and on the dashboard's forms."""
+    token = app.config.get("ADMIN_TOKEN")
+    if not app.config.get("SECRET_KEY") and token:
+        app.config["SECRET_KEY"] = derived_secret_key(str(token))
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    # A token is valid as long as its session (PERMANENT_SESSION_LIFETIME), not one hour.
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    CSRFProtect(app)
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error: CSRFError) -> Response:
+        return error_response(403, "csrf_failed", f"{error.description} Reload the dashboard and try again.")
 
 
 def limit_failed_authentication(app: Flask) -> None:
     """Limit failed admin authentications per client address across every admin endpoint of
-    ``app`` (call it once the blueprints are registered).
+    ``app`` (call it once the blueprints are registered; :func:`limit_admin_views` covers views
+    registered later).
 
     Only answers 401 count, so an admin with the right token is never slowed; past
     ``ADMIN_AUTH_LIMIT``, every admin request of that client answers 429 until the window has
@@ -59,12 +173,20 @@ def limit_failed_authentication(app: Flask) -> None:
         headers_enabled=True,
         storage_uri=app.config["RATELIMIT_STORAGE_URI"],
     )
-    limited = limiter.shared_limit(
+    app.extensions[_LIMIT_EXTENSION] = limiter.shared_limit(
         app.config["ADMIN_AUTH_LIMIT"],
         scope="admin-auth",
         deduct_when=_failed_authentication,
         error_message="Too many failed admin authentications from this address; retry later.",
     )
+    limit_admin_views(app)
+
+
+def limit_admin_views(app: Flask) -> None:
+    """Put every admin view of ``app`` not yet limited under the one shared limit."""
+    limited = app.extensions[_LIMIT_EXTENSION]
     for endpoint, view in list(app.view_functions.items()):
-        if getattr(view, "admin_only", False):
-            app.view_functions[endpoint] = cast(Callable[..., Any], limited(view))
+        if getattr(view, "admin_only", False) and not getattr(view, "auth_limited", False):
+            wrapped = cast(Callable[..., Any], limited(view))
+            wrapped.auth_limited = True  # type: ignore[attr-defined]
+            app.view_functions[endpoint] = wrapped

@@ -15,7 +15,10 @@ from service.store.engine import make_engine
 from service.store.jobs import Job, JobRepository
 from service.store.migrations import migration_transaction, upgrade_to_head
 from service.store.overlay import OverlayEntry, OverlayRepository
-from service.store.views import ViewRepository, ViewStats
+from service.store.rollup import RollupReport, RollupRepository
+from service.store.views import ViewBatch, ViewRepository, ViewStats, WindowStats
+from service.store.visitors import SaltRepository
+from service.windows import DEFAULT_RETENTION_DAYS
 
 __all__ = [
     "ArticleEditorial",
@@ -25,10 +28,13 @@ __all__ = [
     "ClickCount",
     "Job",
     "OverlayEntry",
+    "RollupReport",
     "SiteExclusions",
     "Store",
     "UpsertCounts",
+    "ViewBatch",
     "ViewStats",
+    "WindowStats",
 ]
 
 log = logging.getLogger(__name__)
@@ -37,10 +43,13 @@ log = logging.getLogger(__name__)
 class Store:
     """The repositories over one engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, retention_days: int = DEFAULT_RETENTION_DAYS) -> None:
         self.engine = engine
         self.articles = ArticleRepository(engine)
-        self.views = ViewRepository(engine)
+        # retention_days: how long hourly view rows are kept before only daily ones remain.
+        self.views = ViewRepository(engine, retention_days=retention_days)
+        self.rollup = RollupRepository(engine, retention_days=retention_days)
+        self.salts = SaltRepository(engine)
         self.clicks = ClickRepository(engine)
         self.jobs = JobRepository(engine)
         self.editorial = EditorialRepository(engine)
@@ -48,8 +57,10 @@ class Store:
         self.changes = ChangeFeed(engine)
 
     @classmethod
-    def from_url(cls, url: str, *, sqlite_synchronous: str = "NORMAL") -> Store:
-        return cls(make_engine(url, sqlite_synchronous=sqlite_synchronous))
+    def from_url(
+        cls, url: str, *, sqlite_synchronous: str = "NORMAL", retention_days: int = DEFAULT_RETENTION_DAYS
+    ) -> Store:
+        return cls(make_engine(url, sqlite_synchronous=sqlite_synchronous), retention_days=retention_days)
 
     def create_schema(self) -> None:
         """Upgrade the store to the newest schema revision; safe when several processes start at once.

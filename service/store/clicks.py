@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
+from service.store.buckets import as_date
 from service.store.engine import upsert, write_transaction
 from service.store.schema import article_clicks
 from service.windows import floor_hour
@@ -75,3 +77,28 @@ class ClickRepository:
             query = query.where(article_clicks.c.hour >= since)
         with self.engine.connect() as connection:
             return {section: int(total) for section, total in connection.execute(query)}
+
+    def daily_by_section(self, *, since: datetime) -> dict[date, dict[str, int]]:
+        """Clicks per UTC day and list since ``since``."""
+        day = func.date(article_clicks.c.hour)
+        query = (
+            select(day, article_clicks.c.section, func.sum(article_clicks.c.clicks))
+            .where(article_clicks.c.hour >= since)
+            .group_by(day, article_clicks.c.section)
+        )
+        result: dict[date, dict[str, int]] = defaultdict(dict)
+        with self.engine.connect() as connection:
+            for moment, section, total in connection.execute(query):
+                result[as_date(moment)][section] = int(total)
+        return dict(result)
+
+    def daily_of(self, article_id: str, *, since: datetime) -> dict[date, int]:
+        """Clicks on the recommendations under ``article_id`` per UTC day since ``since``."""
+        day = func.date(article_clicks.c.hour)
+        query = (
+            select(day, func.sum(article_clicks.c.clicks))
+            .where(article_clicks.c.article_id == article_id, article_clicks.c.hour >= since)
+            .group_by(day)
+        )
+        with self.engine.connect() as connection:
+            return {as_date(moment): int(total) for moment, total in connection.execute(query)}

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Date,
     DateTime,
     Dialect,
     Float,
@@ -123,6 +124,92 @@ article_views = Table(
     Column("views", BigInteger, nullable=False),
     # Covers the window scans of popular and stats without touching the table.
     Index("ix_article_views_hour", "hour", "article_id", "views"),
+)
+
+# Readers of an article per UTC day: one row per (article, day, visitor), written with the
+# view in the same group commit (INSERT … ON CONFLICT DO NOTHING), so a repeat view by the same
+# reader adds a view, not a visitor. `visitor` is 64 bits of HMAC-SHA256(salt of the day,
+# client IP + User-Agent): no IP is stored, and the salt rotates daily. `hour` is the hour of the
+# reader's first view of the article that day. Pruned with the hourly views.
+article_visitors = Table(
+    "article_visitors",
+    metadata,
+    _article_key("article_id", primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("visitor", BigInteger, primary_key=True),
+    Column("hour", UTCDateTime, nullable=False),
+    # Distinct readers of a day (site-wide), and readers who arrived in a range of hours.
+    Index("ix_article_visitors_day", "day", "hour", "visitor", "article_id"),
+)
+
+# Requests of bots and prefetches per UTC hour: answered {"recorded": false}, counted apart.
+bot_hits = Table(
+    "bot_hits",
+    metadata,
+    Column("hour", UTCDateTime, primary_key=True),
+    Column("hits", BigInteger, nullable=False),
+)
+
+# Views and visitors per article per complete UTC day, rolled up from the hourly rows (which are
+# pruned after RELATED_HOURLY_RETENTION_DAYS): the history of every article, for ever.
+article_daily = Table(
+    "article_daily",
+    metadata,
+    _article_key("article_id", primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("views", BigInteger, nullable=False),
+    Column("visitors", BigInteger, nullable=False),
+    Index("ix_article_daily_day", "day", "article_id", "views"),
+)
+
+# The site per complete UTC day: views, distinct visitors (not the sum of the articles') and bot
+# hits, rolled up with article_daily.
+site_daily = Table(
+    "site_daily",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("views", BigInteger, nullable=False),
+    Column("visitors", BigInteger, nullable=False),
+    Column("bot_hits", BigInteger, nullable=False),
+)
+
+# Each popularity window's views per article as of the rollup checkpoint (the hours before it),
+# kept up to date incrementally by the hourly rollup: a top-50 reads the head of one index and
+# corrects it with the hours since the checkpoint. `score` orders a window (the views, or the
+# trending score); `listed_at` copies the article's, so ties go to the newer article in the index.
+# The window "baseline" holds each article's views on the 14 UTC days before the checkpoint's.
+popularity_sums = Table(
+    "popularity_sums",
+    metadata,
+    Column("window_name", String(16), primary_key=True),
+    _article_key("article_id", primary_key=True),
+    Column("views", BigInteger, nullable=False),
+    Column("visitors", BigInteger, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("listed_at", UTCDateTime, nullable=False),
+    Index("ix_popularity_sums_rank", "window_name", "score", "listed_at", "article_id"),
+)
+
+# One row: the rollup checkpoint. The daily tables hold every complete day before it, the window
+# sums every hour before it; hourly rows are kept from RETENTION days before its day on.
+counter_state = Table(
+    "counter_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("checkpoint", UTCDateTime),
+    # The hourly retention the sums were built for: windows longer than it start on a whole
+    # day, so a change of the setting rebuilds the sums.
+    Column("retention_days", Integer),
+)
+
+# The random salt of each UTC day's visitor hashes (when VISITOR_SALT_SECRET is not set), made
+# by the first process that needs it so every worker and replica agrees; deleted two days later,
+# after which nobody can link a stored hash to an address.
+visitor_salts = Table(
+    "visitor_salts",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("salt", String(64), nullable=False),
 )
 
 # Clicks on recommendations per article, list, clicked article and UTC hour: which lists

@@ -1,37 +1,179 @@
-"""View counters: hourly buckets per article, incremented with an upsert."""
+"""View counters: hourly buckets per article, visitors per article and day, bot hits; windows.
+
+Writes: every view is an upsert into its article's hour (``article_views``), and its reader's
+``(article, day, visitor)`` row is inserted if new (``article_visitors``); bot hits add to their
+hour (``bot_hits``). The group commit (``service/view_recorder.py``) writes a whole batch at once
+through :meth:`ViewRepository.record_batch`.
+
+Reads: a window's most viewed articles come from ``popularity_sums`` (each window's counts per
+article as of the rollup checkpoint, kept by ``service/store/rollup.py``), corrected by the
+hours since the checkpoint and the hours that left the window since: the head of one index plus
+an hour or two of rows, however long the history. Totals and series read the daily rollups and
+the hourly rows after them (``service/store/buckets.py``).
+"""
 
 from __future__ import annotations
 
+import heapq
+import math
 import sqlite3
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, bindparam, func, select
+from sqlalchemy import Connection, Engine, Table, bindparam, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.dml import Insert
 
-from service.store.articles import NEWEST_FIRST, published_by
+from service.store import buckets
+from service.store.articles import published_by
 from service.store.engine import exclusive_writer, upsert, upsert_statement, write_transaction
-from service.store.schema import article_views, articles
-from service.windows import floor_hour
+from service.store.schema import (
+    article_daily,
+    article_views,
+    article_visitors,
+    articles,
+    bot_hits,
+    popularity_sums,
+)
+from service.windows import (
+    DEFAULT_RETENTION_DAYS,
+    TRENDING,
+    WINDOWS,
+    baseline_days,
+    floor_hour,
+    hour_exact,
+    midnight,
+    trending_score,
+    window_start,
+)
+
+BASELINE = "baseline"  # the popularity_sums rows of trending's baseline (see service/windows.py)
 
 
 @dataclass(frozen=True)
 class ViewStats:
+    """Totals, the most viewed articles ``(id, title, views)`` and views per day."""
+
     total_views: int
-    articles: list[tuple[str, str, int]]  # id, title, views
+    articles: list[tuple[str, str, int]]
     series: list[tuple[date, int]]
 
 
-class ViewRepository:
-    """Counting views and reading popularity from the ``article_views`` table."""
+@dataclass(frozen=True)
+class RankedArticle:
+    """An article of a window's ranking: its views and visitors in the window, and its score
+    (the views, or trending's score)."""
 
-    def __init__(self, engine: Engine) -> None:
+    id: str
+    title: str
+    views: int
+    visitors: int
+    score: float
+
+
+@dataclass(frozen=True)
+class DayCounts:
+    day: date
+    views: int
+    visitors: int
+    bot_hits: int
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    start: datetime | None  # the window's first moment (None: all time)
+    total_views: int
+    unique_visitors: int
+    bot_hits: int
+    articles: list[RankedArticle]
+    series: list[DayCounts]  # one per UTC day of the window, zero-filled
+
+
+@dataclass
+class ViewBatch:
+    """What a group commit writes: views per (article, hour), new readers, bot hits per hour."""
+
+    views: Counter[tuple[str, datetime]] = field(default_factory=Counter)
+    visitors: dict[tuple[str, date, int], datetime] = field(default_factory=dict)
+    bots: Counter[datetime] = field(default_factory=Counter)
+
+    def add_view(self, article_id: str, at: datetime, visitor: int | None = None, count: int = 1) -> None:
+        hour = floor_hour(at)
+        self.views[(article_id, hour)] += count
+        if visitor is not None:
+            key = (article_id, hour.date(), visitor)
+            first = self.visitors.get(key)
+            if first is None or hour < first:
+                self.visitors[key] = hour
+
+    def add_bot_hit(self, at: datetime, count: int = 1) -> None:
+        self.bots[floor_hour(at)] += count
+
+    @classmethod
+    def of_counts(cls, counts: Mapping[tuple[str, datetime], int]) -> ViewBatch:
+        batch = cls()
+        for (article_id, at), count in counts.items():
+            batch.add_view(article_id, at, count=count)
+        return batch
+
+    def view_rows(self) -> list[dict[str, Any]]:
+        return [{"article_id": a, "hour": hour, "views": n} for (a, hour), n in sorted(self.views.items())]
+
+    def visitor_rows(self, keep: Callable[[str], bool] = lambda _: True) -> list[dict[str, Any]]:
+        return [
+            {"article_id": a, "day": day, "visitor": visitor, "hour": hour}
+            for (a, day, visitor), hour in sorted(self.visitors.items())
+            if keep(a)
+        ]
+
+    def bot_rows(self) -> list[dict[str, Any]]:
+        return [{"hour": hour, "hits": n} for hour, n in sorted(self.bots.items())]
+
+
+@dataclass(frozen=True)
+class _Left:
+    """The part of a window that left it since the checkpoint: ``[since, until)``, in hours or,
+    for a window longer than the retention, in whole days."""
+
+    since: datetime
+    until: datetime
+    hourly: bool
+
+    def views(self, connection: Connection, ids: Collection[str]) -> dict[str, int]:
+        if self.hourly:
+            return buckets.hourly_views(connection, self.since, self.until, ids)
+        days = buckets.daily_counts(connection, self.since.date(), self.until.date(), ids)
+        return {a: views for a, (views, _) in days.items()}
+
+
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    id: str
+    views: int
+    listed_at: datetime
+    baseline: int
+
+    def score(self, window: str) -> float:
+        return trending_score(self.views, self.baseline) if window == TRENDING else float(self.views)
+
+
+class ViewRepository:
+    """Counting views and reading popularity (``retention_days``: how long hourly rows stay)."""
+
+    def __init__(self, engine: Engine, *, retention_days: int = DEFAULT_RETENTION_DAYS) -> None:
         self.engine = engine
+        self.retention_days = retention_days
+
+    # --- writing ---------------------------------------------------------------------------
 
     def record(self, article_id: str, *, at: datetime, count: int = 1) -> None:
         """Add ``count`` views of ``article_id`` in the hour of ``at``; never loses a concurrent one."""
@@ -39,7 +181,7 @@ class ViewRepository:
 
     def add_counts(self, counts: Mapping[tuple[str, datetime], int]) -> None:
         """Add many ``(article_id, moment) -> views`` counts in one transaction."""
-        rows = _rows(counts)
+        rows = ViewBatch.of_counts(counts).view_rows()
         with write_transaction(self.engine) as connection:
             upsert(
                 connection,
@@ -49,38 +191,35 @@ class ViewRepository:
                 update=lambda excluded: {"views": article_views.c.views + excluded.views},
             )
 
-    def record_batch(self, collect: Callable[[], Mapping[tuple[str, datetime], int]]) -> set[str]:
-        """Add ``(article_id, moment) -> views`` counts in one transaction; returns the ids recorded.
+    def record_batch(self, collect: Callable[[], ViewBatch | Mapping[tuple[str, datetime], int]]) -> set[str]:
+        """Write a batch of views, readers and bot hits at once; returns the article ids recorded.
 
-        The batch is one multi-row upsert in autocommit mode (a statement is its own
-        transaction): one call into the database, where BEGIN, the upsert and COMMIT were three
-        round trips (PostgreSQL) or three calls that each give up the GIL while every other
-        worker's writer waits for the lock (SQLite). ``collect()`` is called once the SQLite
-        writer lock is held, so what arrived while waiting for it joins the batch. Views of an
-        article that does not exist are left out, so one of them never fails the others: only
-        if an article turned out to be missing (a foreign-key error) is the batch written again
-        with an existence check first.
+        One multi-row statement per table, all in one transaction: on PostgreSQL a single
+        statement (the visitors' and bot hits' inserts are data-modifying CTEs of the views'
+        upsert) in autocommit mode, one round trip; on SQLite the statements between BEGIN
+        IMMEDIATE and COMMIT, one call into SQLite each, under the writer lock (a batch of views
+        alone is one autocommitted statement, as before). ``collect()`` is called once the
+        SQLite writer lock is held, so what arrived while waiting for it joins the batch. Views
+        of an article that does not exist are left out, so one of them never fails the others:
+        only if an article turned out to be missing (a foreign-key error) is the batch written
+        again with an existence check first.
         """
-        parameters_of, placeholder = self._driver_parameters, "?" if self._sqlite else "%s"
         try:
             connection = self.engine.raw_connection()
         except (sqlite3.Error, psycopg.Error) as error:  # the pool passes the driver's own
             raise OperationalError("connecting to write a batch of views", None, error) from error
         driver: Any = connection.driver_connection
+        batch = ViewBatch()
         try:
             if not self._sqlite:
                 driver.autocommit = True  # restored before the connection goes back to the pool
             with exclusive_writer(self.engine):
-                rows = _rows(collect())
-                values = ", ".join([f"({placeholder}, {placeholder}, {placeholder})"] * len(rows))
-                sql = (
-                    f"INSERT INTO {article_views.name} (article_id, hour, views) VALUES {values} "
-                    "ON CONFLICT (article_id, hour) DO UPDATE "
-                    f"SET views = {article_views.name}.views + excluded.views"
-                )
+                collected = collect()
+                batch = collected if isinstance(collected, ViewBatch) else ViewBatch.of_counts(collected)
+                statements = self._batch_statements(batch)
                 try:
-                    driver.execute(sql, [value for row in rows for value in parameters_of(row)])
-                    return {str(row["article_id"]) for row in rows}
+                    self._execute(driver, statements)
+                    return {article_id for article_id, _ in batch.views}
                 except (sqlite3.IntegrityError, psycopg.errors.IntegrityError):
                     pass  # an article is gone: below, with an existence check
         except (sqlite3.Error, psycopg.Error) as error:
@@ -93,13 +232,73 @@ class ViewRepository:
                 if not self._sqlite:
                     driver.autocommit = False
                 connection.close()
-        return self._record_existing(rows)
+        return self._record_existing(batch)
+
+    def _execute(self, driver: Any, statements: list[tuple[str, list[Any]]]) -> None:
+        if not statements:
+            return
+        if not self._sqlite:
+            # Data-modifying CTEs: one statement, so one round trip and one atomic commit.
+            *first, (last_sql, _) = statements
+            ctes = ", ".join(f"w{number} AS ({sql})" for number, (sql, _) in enumerate(first))
+            sql = f"WITH {ctes} {last_sql}" if first else last_sql
+            driver.execute(sql, [value for _, values in statements for value in values])
+            return
+        if len(statements) == 1:
+            driver.execute(*statements[0])  # autocommit: the statement is its transaction
+            return
+        driver.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, values in statements:
+                driver.execute(sql, values)
+        except BaseException:
+            driver.execute("ROLLBACK")
+            raise
+        driver.execute("COMMIT")
+
+    def _batch_statements(self, batch: ViewBatch) -> list[tuple[str, list[Any]]]:
+        statements = []
+        views, visitors, bots = batch.view_rows(), batch.visitor_rows(), batch.bot_rows()
+        if views:
+            statements.append(
+                (
+                    self._insert_sql(article_views, len(views)) + " ON CONFLICT (article_id, hour) DO UPDATE "
+                    f"SET views = {article_views.name}.views + excluded.views",
+                    self._values(article_views, views),
+                )
+            )
+        if visitors:
+            statements.append(
+                (
+                    self._insert_sql(article_visitors, len(visitors)) + " ON CONFLICT DO NOTHING",
+                    self._values(article_visitors, visitors),
+                )
+            )
+        if bots:
+            statements.append(
+                (
+                    self._insert_sql(bot_hits, len(bots))
+                    + f" ON CONFLICT (hour) DO UPDATE SET hits = {bot_hits.name}.hits + excluded.hits",
+                    self._values(bot_hits, bots),
+                )
+            )
+        return statements
+
+    def _insert_sql(self, table: Table, rows: int) -> str:
+        names = _WRITTEN[table.name]
+        placeholder = "?" if self._sqlite else "%s"
+        row = "(" + ", ".join([placeholder] * len(names)) + ")"
+        return f"INSERT INTO {table.name} ({', '.join(names)}) VALUES " + ", ".join([row] * rows)
+
+    def _values(self, table: Table, rows: list[dict[str, Any]]) -> list[Any]:
+        convert = self._converters[table.name]
+        return [process(row[name]) for row in rows for name, process in convert]
 
     @property
     def _sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
-    def _record_existing(self, rows: list[dict[str, Any]]) -> set[str]:
+    def _record_existing(self, batch: ViewBatch) -> set[str]:
         # The articles found are share-locked (PostgreSQL) until the commit, so none can be
         # deleted between the check and the write; SQLite writers hold the database's lock.
         existing_query = (
@@ -108,11 +307,16 @@ class ViewRepository:
             .with_for_update(read=True, key_share=True)
         )
         with write_transaction(self.engine) as connection:
-            ids = sorted({row["article_id"] for row in rows})
-            existing = set(connection.scalars(existing_query, {"ids": ids}))
-            kept = [row for row in rows if row["article_id"] in existing]
+            ids = sorted({article_id for article_id, _ in batch.views})
+            existing = set(connection.scalars(existing_query, {"ids": ids})) if ids else set()
+            kept = [row for row in batch.view_rows() if row["article_id"] in existing]
             if kept:
                 connection.execute(self._add_views, kept)
+            readers = batch.visitor_rows(lambda article_id: article_id in existing)
+            if readers:
+                connection.execute(self._add_visitors, readers)
+            if batch.bots:
+                connection.execute(self._add_bot_hits, batch.bot_rows())
         return existing
 
     @cached_property
@@ -125,76 +329,408 @@ class ViewRepository:
         )
 
     @cached_property
-    def _driver_parameters(self) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-        """A row as the driver's parameters ``(article_id, hour, views)``, converted by the
-        column types themselves, so hours match those written through SQLAlchemy exactly."""
+    def _add_visitors(self) -> Insert:
+        insert = postgresql.insert if not self._sqlite else sqlite.insert
+        return insert(article_visitors).on_conflict_do_nothing()
+
+    @cached_property
+    def _add_bot_hits(self) -> Insert:
+        return upsert_statement(
+            self.engine.dialect.name,
+            bot_hits,
+            keys=["hour"],
+            update=lambda excluded: {"hits": bot_hits.c.hits + excluded.hits},
+        )
+
+    @cached_property
+    def _converters(self) -> dict[str, list[tuple[str, Callable[[Any], Any]]]]:
+        """Each written table's columns with the driver-level conversion of their type, so
+        hours and days match those written through SQLAlchemy exactly."""
         dialect = self.engine.dialect
-        convert = [
-            (name, article_views.c[name].type.dialect_impl(dialect).bind_processor(dialect) or _same)
-            for name in ("article_id", "hour", "views")
+        tables = {table.name: table for table in (article_views, article_visitors, bot_hits)}
+        return {
+            name: [
+                (column, tables[name].c[column].type.dialect_impl(dialect).bind_processor(dialect) or _same)
+                for column in columns
+            ]
+            for name, columns in _WRITTEN.items()
+        }
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def _retention(self, connection: Connection) -> tuple[datetime | None, int]:
+        """The rollup checkpoint, and the retention that decides the windows' starts: the one
+        the window sums were built for (every process agrees), else this process's setting."""
+        at, retention = buckets.state(connection)
+        return at, retention or self.retention_days
+
+    def most_viewed(self, window: str, *, now: datetime, limit: int) -> list[tuple[str, int]]:
+        """``(id, views)`` of the published articles viewed in ``window``, best first: most
+        views (for ``trending``, the highest trending score), ties to the newer article."""
+        with self._snapshot() as connection:
+            return [(c.id, c.views) for c in self._rank(connection, window, now, limit)]
+
+    def window_stats(self, window: str, *, now: datetime, limit: int) -> WindowStats:
+        """Totals, the ranked articles and a zero-filled daily series of ``window``."""
+        with self._snapshot() as connection:
+            at, retention = self._retention(connection)
+            start = window_start(window, now, retention)
+            ranked = self._rank(connection, window, now, limit)
+            ids = [candidate.id for candidate in ranked]
+            visitors = self._visitors_of(connection, start=start, at=at, ids=ids)
+            titles = _titles(connection, ids)
+            days = buckets.site_days(connection, start, None, buckets.rolled_before(at))
+        first = start.date() if start is not None else min(days, default=now.date())
+        series = [
+            DayCounts(day, totals.views, totals.visitors, totals.bot_hits)
+            for day in _days(first, now.date())
+            for totals in [days.get(day, buckets.DayTotals())]
         ]
-        return lambda row: tuple(process(row[name]) for name, process in convert)
-
-    def most_viewed(self, *, since: datetime | None, now: datetime, limit: int) -> list[tuple[str, int]]:
-        """``(id, views)`` of published articles viewed since ``since``: most first, ties to the newer."""
-        views = func.sum(article_views.c.views).label("views")
-        query = (
-            select(articles.c.id, views)
-            .join(articles, articles.c.id == article_views.c.article_id)
-            .where(published_by(now))
-            .group_by(articles.c.id)  # the key: other columns of articles depend on it
-            .order_by(views.desc(), *NEWEST_FIRST)
-            .limit(limit)
+        return WindowStats(
+            start=start,
+            total_views=sum(point.views for point in series),
+            unique_visitors=sum(point.visitors for point in series),
+            bot_hits=sum(point.bot_hits for point in series),
+            articles=[
+                RankedArticle(c.id, titles.get(c.id, ""), c.views, visitors.get(c.id, 0), c.score(window))
+                for c in ranked
+            ],
+            series=series,
         )
-        if since is not None:
-            query = query.where(article_views.c.hour >= since)
-        with self.engine.connect() as connection:
-            return [(row.id, int(row.views)) for row in connection.execute(query)]
 
-    def stats(self, *, since: datetime | None, now: datetime, limit: int) -> ViewStats:
-        """Totals, the most viewed articles and a zero-filled daily series for a window."""
-        in_window: list[Any] = [] if since is None else [article_views.c.hour >= since]
-        views = func.sum(article_views.c.views).label("views")
-        day = func.date(article_views.c.hour).label("day")  # date(ts) on PostgreSQL and SQLite
-        top = (
-            select(articles.c.id, articles.c.title, views)
-            .join(articles, articles.c.id == article_views.c.article_id)
-            .where(*in_window)
-            .group_by(articles.c.id, articles.c.title, articles.c.listed_at)
-            .order_by(views.desc(), *NEWEST_FIRST)
-            .limit(limit)
+    def stats(self, *, since: datetime | None = None, now: datetime, limit: int) -> ViewStats:
+        """Totals, most viewed and views per day since ``since`` (``None``: all time)."""
+        with self._snapshot() as connection:
+            rolled = buckets.rolled_before(buckets.checkpoint(connection))
+            lo = None if since is None else floor_hour(since)
+            counts = buckets.article_counts(connection, lo, None, rolled, with_visitors=False)
+            days = buckets.site_days(connection, lo, None, rolled)
+            listed = _listed(connection, counts, now)
+            best = heapq.nlargest(
+                limit,
+                ((views, listed[a], a) for a, (views, _) in counts.items() if views > 0 and a in listed),
+            )
+            ids = [a for _, _, a in best]
+            titles = _titles(connection, ids)
+        first = lo.date() if lo is not None else min(days, default=now.date())
+        series = [(day, days[day].views if day in days else 0) for day in _days(first, now.date())]
+        return ViewStats(
+            total_views=sum(views for _, views in series),
+            articles=[(a, titles[a], views) for views, _, a in best],
+            series=series,
         )
-        daily = select(day, views).where(*in_window).group_by(day)
-        with self.engine.connect() as connection:
-            total_query = select(func.coalesce(func.sum(article_views.c.views), 0)).where(*in_window)
-            total = int(connection.scalar(total_query) or 0)
-            top_rows = [(row.id, row.title, int(row.views)) for row in connection.execute(top)]
-            by_day = {_as_date(row.day): int(row.views) for row in connection.execute(daily)}
-        first = since.date() if since is not None else min(by_day, default=now.date())
-        days = (now.date() - first).days + 1
-        series = [(first + timedelta(days=offset), 0) for offset in range(max(days, 1))]
-        series = [(moment, by_day.get(moment, 0)) for moment, _ in series]
-        return ViewStats(total, top_rows, series)
+
+    def history(self, article_id: str, *, first: date, now: datetime) -> dict[date, tuple[int, int]]:
+        """Views and visitors of one article per UTC day from ``first`` to today (days without
+        views left out)."""
+        with self._snapshot() as connection:
+            rolled = buckets.rolled_before(buckets.checkpoint(connection))
+            result: dict[date, tuple[int, int]] = {}
+            parts = buckets.split(midnight(first), None, rolled)
+            if parts.days is not None:
+                query = select(article_daily.c.day, article_daily.c.views, article_daily.c.visitors).where(
+                    article_daily.c.article_id == article_id,
+                    article_daily.c.day >= parts.days[0],
+                    article_daily.c.day < parts.days[1],
+                )
+                for day, views, visitors in connection.execute(query):
+                    result[buckets.as_date(day)] = (int(views), int(visitors))
+            for lo, hi in parts.hourly:
+                day_of = func.date(article_views.c.hour)
+                views_query = (
+                    select(day_of, func.sum(article_views.c.views))
+                    .where(
+                        article_views.c.article_id == article_id,
+                        *buckets.between(article_views.c.hour, lo, hi),
+                    )
+                    .group_by(day_of)
+                )
+                for day, views in connection.execute(views_query):
+                    key = buckets.as_date(day)
+                    result[key] = (result.get(key, (0, 0))[0] + int(views), result.get(key, (0, 0))[1])
+                visitors_query = (
+                    select(article_visitors.c.day, func.count())
+                    .where(
+                        article_visitors.c.article_id == article_id,
+                        *buckets.between(article_visitors.c.hour, lo, hi),
+                    )
+                    .group_by(article_visitors.c.day)
+                )
+                for day, visitors in connection.execute(visitors_query):
+                    key = buckets.as_date(day)
+                    result[key] = (result.get(key, (0, 0))[0], result.get(key, (0, 0))[1] + int(visitors))
+        return result
+
+    def site_days(self, *, first: date, now: datetime) -> dict[date, buckets.DayTotals]:
+        """The site's views, visitors and bot hits per UTC day from ``first`` to today."""
+        with self._snapshot() as connection:
+            rolled = buckets.rolled_before(buckets.checkpoint(connection))
+            return buckets.site_days(connection, midnight(first), None, rolled)
+
+    # --- ranking ---------------------------------------------------------------------------
+
+    def _snapshot(self) -> Any:
+        """A connection whose reads all see one snapshot: the window sums, the checkpoint and the
+        hours after it must agree (SQLite: a read transaction; PostgreSQL: repeatable read)."""
+        connection = self.engine.connect()
+        if not self._sqlite:
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        return connection
+
+    def _rank(self, connection: Connection, window: str, now: datetime, limit: int) -> list[_Candidate]:
+        at, retention = self._retention(connection)
+        start = window_start(window, now, retention)
+        if window == TRENDING and start is not None:
+            return self._rank_trending(connection, now=now, start=start, at=at, limit=limit)
+        if at is None or (start is not None and start >= at):
+            return self._rank_directly(connection, window=window, now=now, start=start, at=at, limit=limit)
+        then = window_start(window, at, retention)
+        left = None
+        if start is not None and then is not None and then < start:
+            left = _Left(then, start, hour_exact(window, retention))
+        return self._rank_from_sums(connection, window=window, now=now, at=at, left=left, limit=limit)
+
+    def _rank_trending(
+        self, connection: Connection, *, now: datetime, start: datetime, at: datetime | None, limit: int
+    ) -> list[_Candidate]:
+        """Trending from its 6 hours of hourly rows (always kept), best first.
+
+        A score is at most the article's views of the 6 hours (its denominator is at least 1),
+        so articles are taken by those views, their baselines read a chunk at a time, until the
+        next one's views cannot beat the ``limit``-th score: the baselines of a few hundred
+        articles, whatever the traffic.
+        """
+        recent = buckets.hourly_views(connection, start, None)
+        order = sorted(recent, key=lambda a: recent[a], reverse=True)
+        best: list[_Candidate] = []
+        chunk = max(limit, 100)
+        for offset in range(0, len(order), chunk):
+            if len(best) == limit and recent[order[offset]] < best[-1].score(TRENDING):
+                break
+            ids = order[offset : offset + chunk]
+            baseline = self._baselines(connection, ids, now, at)
+            listed = _listed(connection, dict.fromkeys(ids), now)
+            best = _best(
+                [
+                    *best,
+                    *(_Candidate(a, recent[a], listed[a], baseline.get(a, 0)) for a in ids if a in listed),
+                ],
+                TRENDING,
+                limit,
+            )
+        return best
+
+    def _baselines(
+        self, connection: Connection, ids: list[str], now: datetime, at: datetime | None
+    ) -> dict[str, int]:
+        """Each article's views on the 14 UTC days before today (trending's baseline): stored
+        by the rollup for the checkpoint's day, else read from the buckets."""
+        if at is not None and at.date() == now.date():
+            query = select(popularity_sums.c.article_id, popularity_sums.c.views).where(
+                popularity_sums.c.window_name == BASELINE, popularity_sums.c.article_id.in_(ids)
+            )
+            return {row[0]: int(row[1]) for row in connection.execute(query)}
+        first, end = baseline_days(now.date())
+        counts = buckets.article_counts(
+            connection, midnight(first), midnight(end), buckets.rolled_before(at), ids, with_visitors=False
+        )
+        return {a: views for a, (views, _) in counts.items()}
+
+    def _rank_directly(
+        self,
+        connection: Connection,
+        *,
+        window: str,
+        now: datetime,
+        start: datetime | None,
+        at: datetime | None,
+        limit: int,
+    ) -> list[_Candidate]:
+        """The ranking from the buckets themselves: before the first rollup, or when it is far
+        behind (every count since the window's start is then in hourly rows anyway)."""
+        rolled = buckets.rolled_before(at)
+        counts = buckets.article_counts(connection, start, None, rolled, with_visitors=False)
+        baseline: dict[str, list[int]] = {}
+        if window == TRENDING and counts:
+            first, end = baseline_days(now.date())
+            baseline = buckets.article_counts(
+                connection, midnight(first), midnight(end), rolled, counts, with_visitors=False
+            )
+        listed = _listed(connection, counts, now)
+        candidates = [
+            _Candidate(a, views, listed[a], baseline.get(a, [0])[0])
+            for a, (views, _) in counts.items()
+            if views > 0 and a in listed
+        ]
+        return _best(candidates, window, limit)
+
+    def _rank_from_sums(
+        self,
+        connection: Connection,
+        *,
+        window: str,
+        now: datetime,
+        at: datetime,
+        left: _Left | None,
+        limit: int,
+    ) -> list[_Candidate]:
+        """The ranking from ``popularity_sums`` (the window as of the checkpoint ``at``), plus
+        the hours since ``at``, minus what left the window since (``left``).
+
+        The stored rows are read best first, a page at a time, and corrected exactly. Views
+        leaving the window only lower a score, so an article below the page scores at most the
+        last row read, plus its views since ``at``: once ``limit`` candidates beat that row, the
+        only others that can enter are those with enough views since ``at`` to close the gap,
+        and one grouped scan of the hours since ``at`` (``HAVING``) finds those few.
+        """
+        base = popularity_sums.alias("base")
+        kept = (
+            select(
+                popularity_sums.c.article_id,
+                popularity_sums.c.views,
+                popularity_sums.c.score,
+                popularity_sums.c.listed_at,
+                func.coalesce(base.c.views, 0).label("baseline"),
+            )
+            .outerjoin(
+                base, (base.c.window_name == BASELINE) & (base.c.article_id == popularity_sums.c.article_id)
+            )
+            .where(popularity_sums.c.window_name == window, popularity_sums.c.listed_at <= now)
+            .order_by(
+                popularity_sums.c.score.desc(),
+                popularity_sums.c.listed_at.desc(),
+                popularity_sums.c.article_id.desc(),
+            )
+        )
+        page = max(2 * limit, 16)
+        while True:
+            rows = connection.execute(kept.limit(page)).all()
+            ids = [row.article_id for row in rows]
+            since = buckets.hourly_views(connection, at, None, ids) if ids else {}
+            gone = left.views(connection, ids) if left is not None and ids else {}
+            candidates = {
+                row.article_id: _Candidate(
+                    row.article_id,
+                    int(row.views) + since.get(row.article_id, 0) - gone.get(row.article_id, 0),
+                    row.listed_at,
+                    int(row.baseline),
+                )
+                for row in rows
+            }
+            best = _best(list(candidates.values()), window, limit)
+            full = len(rows) == page
+            last = (float(rows[-1].score), rows[-1].listed_at, rows[-1].article_id) if full else None
+            if last is not None and (len(best) < limit or _key(best[-1], window) <= last):
+                page *= 4  # the page does not settle the head yet (ties, or views that left)
+                continue
+            # An article below the page scores at most last[0] + its views since `at` (a
+            # trending score divides them by at least 1): it can enter only with this many.
+            floor = best[-1].score(window) - (last[0] if last else 0.0) if len(best) == limit else 0.0
+            rising = buckets.views_since(connection, at, at_least=max(math.ceil(floor), 1))
+            others = [a for a in rising if a not in candidates]
+            if full and len(others) > max(limit, 64):
+                page *= 4  # a longer page lowers its last score, and so the articles to check
+                continue
+            since.update(rising)
+            if others:
+                risen = self._risen(connection, window=window, now=now, since=since, left=left, ids=others)
+                candidates.update(risen)
+                best = _best(list(candidates.values()), window, limit)
+            return best
+
+    def _risen(
+        self,
+        connection: Connection,
+        *,
+        window: str,
+        now: datetime,
+        since: dict[str, int],
+        left: _Left | None,
+        ids: list[str],
+    ) -> dict[str, _Candidate]:
+        """Exact candidates for ``ids``: stored views, plus the views ``since`` the checkpoint,
+        minus those that left; published articles only."""
+        base = popularity_sums.alias("base")
+        stored: dict[str, tuple[int, int]] = {}
+        for offset in range(0, len(ids), 500):
+            chunk = ids[offset : offset + 500]
+            query = (
+                select(
+                    articles.c.id, func.coalesce(popularity_sums.c.views, 0), func.coalesce(base.c.views, 0)
+                )
+                .outerjoin(
+                    popularity_sums,
+                    (popularity_sums.c.window_name == window)
+                    & (popularity_sums.c.article_id == articles.c.id),
+                )
+                .outerjoin(base, (base.c.window_name == BASELINE) & (base.c.article_id == articles.c.id))
+                .where(articles.c.id.in_(chunk))
+            )
+            stored.update((row[0], (int(row[1]), int(row[2]))) for row in connection.execute(query))
+        listed = _listed(connection, stored, now)
+        gone = left.views(connection, list(listed)) if left is not None else {}
+        return {
+            a: _Candidate(a, stored[a][0] + since.get(a, 0) - gone.get(a, 0), when, stored[a][1])
+            for a, when in listed.items()
+        }
+
+    def _visitors_of(
+        self,
+        connection: Connection,
+        *,
+        start: datetime | None,
+        at: datetime | None,
+        ids: list[str],
+    ) -> dict[str, int]:
+        """The window's visitors of each of ``ids``."""
+        if not ids:
+            return {}
+        counts = buckets.article_counts(connection, start, None, buckets.rolled_before(at), ids)
+        return {a: visitors for a, (_, visitors) in counts.items()}
+
+
+_WRITTEN = {
+    article_views.name: ("article_id", "hour", "views"),
+    article_visitors.name: ("article_id", "day", "visitor", "hour"),
+    bot_hits.name: ("hour", "hits"),
+}
+
+
+def _key(candidate: _Candidate, window: str) -> tuple[float, datetime, str]:
+    return (candidate.score(window), candidate.listed_at, candidate.id)
+
+
+def _best(candidates: list[_Candidate], window: str, limit: int) -> list[_Candidate]:
+    """The ``limit`` best candidates with views: highest score, ties to the newer article."""
+    viewed = (candidate for candidate in candidates if candidate.views > 0)
+    return heapq.nlargest(limit, viewed, key=lambda candidate: _key(candidate, window))
+
+
+def _listed(connection: Connection, ids: Mapping[str, Any], now: datetime) -> dict[str, datetime]:
+    """``listed_at`` of those of ``ids`` published by ``now``."""
+    result: dict[str, datetime] = {}
+    values = sorted(ids)
+    for offset in range(0, len(values), 500):
+        query = select(articles.c.id, articles.c.listed_at).where(
+            articles.c.id.in_(values[offset : offset + 500]), published_by(now)
+        )
+        result.update((row[0], row[1]) for row in connection.execute(query))
+    return result
+
+
+def _titles(connection: Connection, ids: list[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    query = select(articles.c.id, articles.c.title).where(articles.c.id.in_(ids))
+    return {row[0]: row[1] for row in connection.execute(query)}
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=offset) for offset in range(max((last - first).days + 1, 1))]
 
 
 def _same(value: Any) -> Any:
     return value
 
 
-def _rows(counts: Mapping[tuple[str, datetime], int]) -> list[dict[str, Any]]:
-    return [{"article_id": a, "hour": hour, "views": n} for (a, hour), n in sorted(_by_hour(counts).items())]
-
-
-def _by_hour(counts: Mapping[tuple[str, datetime], int]) -> dict[tuple[str, datetime], int]:
-    merged: dict[tuple[str, datetime], int] = {}
-    for (article_id, moment), count in counts.items():
-        key = (article_id, floor_hour(moment))
-        merged[key] = merged.get(key, 0) + count
-    return merged
-
-
-def _as_date(value: Any) -> date:
-    # SQLite returns date() as text, PostgreSQL as a date.
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
+__all__ = ["WINDOWS", "DayCounts", "RankedArticle", "ViewBatch", "ViewRepository", "ViewStats", "WindowStats"]
