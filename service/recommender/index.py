@@ -408,11 +408,12 @@ class RelatedIndex:
         columns, owners = columns[keep], owners[keep]
         products = vector.data[at[keep]] * weights[keep]
         order = np.lexsort((-products, owners))  # by owner, then the largest products first
-        columns, owners = columns[order].tolist(), owners[order].tolist()
-        for column, owner in zip(columns, owners):
-            terms = found[indexed[owner][0]]
-            if len(terms) < n:
-                terms.append(str(names[column]))
+        columns, owners = columns[order], owners[order]
+        # Each entry's rank among its owner's (owners are sorted): keep the first n of each.
+        rank = np.arange(len(owners)) - np.searchsorted(owners, owners)
+        first = rank < n
+        for column, owner in zip(columns[first].tolist(), owners[first].tolist()):
+            found[indexed[owner][0]].append(str(names[column]))
         return found
 
     def _term_names(self) -> np.ndarray:
