@@ -113,6 +113,10 @@ def reindex_command(if_changed: bool, job_id: str | None) -> None:
             _fail(str(error))
     if job.state != "succeeded":
         _fail(f"reindex failed: {job.error}")
+    if job.plain_text_articles:
+        click.echo(
+            f"{job.plain_text_articles} articles not parsable as HTML were indexed as plain text", err=True
+        )
     click.echo(
         f"published index {job.index_version} with {job.articles} articles "
         f"in {time.perf_counter() - started:.1f}s"

@@ -60,6 +60,12 @@ def default_config(instance_path: str) -> dict[str, Any]:
         "AUTO_REBUILD": True,
         "REBUILD_CHANGED_SHARE": 0.1,
         "REBUILD_MAX_AGE_HOURS": 24.0,
+        # Where a reindex job builds: "process" (its own process, supervised; the default) or
+        # "thread" (in the calling process; the default under TESTING). None: the default.
+        "REINDEX_RUNNER": None,
+        # Neighbours learned before the replaced index read the store are dropped this long
+        # after a new index is published (every worker has switched by then).
+        "OVERLAY_GRACE_SECONDS": 300.0,
         # Each worker re-reads the most viewed lists at most this often (popular may lag views
         # by this much; the contract allows 2 s).
         "POPULAR_REFRESH_SECONDS": 1.0,

@@ -63,6 +63,7 @@ class AdminDisabled(ServiceError):
 
 class IndexNotReady(ServiceError):
     status, code = 503, "index_not_ready"
+    retry_after = 30  # seconds: a load is retried with backoff, a rebuild takes a while
 
 
 class StoreUnavailable(ServiceError):
@@ -98,6 +99,9 @@ def init_app(app: Flask) -> None:
         response = error_response(error.status, error.code, error.message, error.details)
         if isinstance(error, Unauthorized):
             response.headers["WWW-Authenticate"] = "Bearer"
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
         return response
 
     @app.errorhandler(HTTPException)

@@ -39,6 +39,7 @@ from service.recommender.artifacts import (
     save_artifact,
 )
 from service.recommender.neighbours import ProgressCallback
+from service.recommender.text import counting_plain_text
 from service.store import Job, Store
 from service.store.articles import corpus_fingerprint
 from service.store.jobs import ACTIVE_STATES, JobRepository, LeaseLost
@@ -247,15 +248,16 @@ class Reindexer:
         beat = self._heartbeat(lease, stop)
         beat.start()
         try:
-            artifact = build_index(
-                self.store,
-                self.model_dir,
-                params=self.params,
-                keep_artifacts=self.keep_artifacts,
-                progress=progress,
-                lease=lease,
-                overlay_grace=self.overlay_grace,
-            )
+            with counting_plain_text() as plain_text:
+                artifact = build_index(
+                    self.store,
+                    self.model_dir,
+                    params=self.params,
+                    keep_artifacts=self.keep_artifacts,
+                    progress=progress,
+                    lease=lease,
+                    overlay_grace=self.overlay_grace,
+                )
         except LeaseLost:
             stop.set()
             beat.join()
@@ -273,8 +275,18 @@ class Reindexer:
             return
         stop.set()
         beat.join()
+        if plain_text():
+            log.warning(
+                "reindex job %s: %d articles not parsable as HTML were indexed as plain text",
+                job_id,
+                plain_text(),
+            )
         recorded = jobs.finish(
-            job_id, state="succeeded", articles=artifact.articles, index_version=artifact.version
+            job_id,
+            state="succeeded",
+            articles=artifact.articles,
+            index_version=artifact.version,
+            plain_text_articles=plain_text(),
         )
         if not recorded:  # published under the lease, which was lost after: another job runs now
             log.warning(

@@ -210,7 +210,7 @@ def test_reindex_if_changed_rebuilds_when_the_pointer_is_unusable(
     assert client.get("/readyz").json["index_error"] is None
 
 
-def test_a_first_start_with_a_damaged_artifact_serves_latest_and_popular_and_never_a_500(
+def test_a_first_start_with_a_damaged_artifact_refuses_related_serves_latest_and_popular(
     seeded: Flask, make_app: Callable[..., Flask]
 ) -> None:
     model_dir = model_dir_of(seeded)
@@ -219,11 +219,14 @@ def test_a_first_start_with_a_damaged_artifact_serves_latest_and_popular_and_nev
     publish(model_dir, broken)
     client = make_app().test_client()  # a new worker: no previous index to fall back on
 
-    answer = recommendations(client, "sleep-0")
-    assert answer["related"] == [] and answer["index"] is None  # as before any index (CONTRACT.md)
-    assert answer["latest"] and answer["popular"] is not None
-    fragment = client.get("/api/v1/articles/sleep-0/recommendations.html")
-    assert fragment.status_code == 200
+    for path in ("recommendations", "recommendations.html", "recommendations?sections=related"):
+        refused = client.get(f"/api/v1/articles/sleep-0/{path}")
+        assert refused.status_code == 503 and refused.json["error"]["code"] == "index_not_ready"
+        assert refused.headers["Retry-After"] == "30"
+    answer = recommendations(client, "sleep-0", sections="latest,popular")
+    assert answer["latest"] and answer["popular"] is not None and "related" not in answer
+    fragment = client.get("/api/v1/articles/sleep-0/recommendations.html?sections=latest,popular")
+    assert fragment.status_code == 200 and "Latest Posts" in fragment.text
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.json["index"] is None
     assert "fails its checksum" in ready.json["index_error"]

@@ -223,7 +223,7 @@ def make_old_store(engine: Engine, *, with_clicks: bool = False) -> None:
 
 def test_fresh_store_is_migrated_to_head_and_matches_the_metadata(engine: Engine) -> None:
     Store(engine).create_schema()
-    assert revision_of(engine) == HEAD == "0004_counting_and_rollups"
+    assert revision_of(engine) == HEAD == "0005_job_plain_text_articles"
     assert tables_of(engine) == set(metadata.tables)
     assert schema_differences(engine) == []
     assert Store(engine).changes.head() == 0  # the state row

@@ -415,6 +415,37 @@ def test_a_click_on_a_related_link_is_recorded(tab: Tab, site: Site) -> None:
 
 
 @browser_test
+def test_when_the_index_is_not_ready_the_other_blocks_still_show(tab: Tab, site: Site) -> None:
+    """A server that could not load its index answers 503 for related: the widget asks again
+    for the other sections."""
+    page = tab.page
+    not_ready = {"error": {"code": "index_not_ready", "message": "The published index could not be loaded."}}
+
+    def refuse_related(route: Any) -> None:
+        if "related" in route.request.url.split("sections=", 1)[1].split("&", 1)[0]:
+            route.fulfill(status=503, json=not_ready, headers={"Retry-After": "30"})
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/recommendations\?"), refuse_related)
+    page.goto(f"{site.url}/demo/sleep-1")
+    container = page.locator("[data-related-posts]")
+    expect(container).to_have_class(re.compile(r"\brp-ready\b"))
+    blocks = container.locator(".rp-blocks > .rp-block")
+    expect(blocks).to_have_count(2)
+    assert [blocks.nth(i).get_attribute("data-section") for i in range(2)] == ["latest", "popular"]
+    sent = tab.sent("/sleep-1/recommendations")
+    assert [request.url.split("sections=", 1)[1].split("&", 1)[0] for request in sent] == [
+        "related,latest,popular",
+        "latest,popular",
+    ]
+    # The browser itself logs the 503; the widget raises and logs nothing.
+    assert tab.errors == [
+        "Failed to load resource: the server responded with a status of 503 (Service Unavailable)"
+    ]
+
+
+@browser_test
 def test_markup_in_a_title_is_shown_as_text_everywhere(tab: Tab, site: Site) -> None:
     newest = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     record = article("running", 8, title=XSS_TITLE, body=XSS_BODY, published_at=newest)

@@ -16,9 +16,10 @@ from service.api.http_cache import cacheable
 from service.api.params import boolean, choice, integer
 from service.api.shapes import recommendations_json
 from service.catalog import StoreUnreachable
-from service.errors import ArticleNotFound, InvalidParameter
+from service.errors import ArticleNotFound, IndexNotReady, InvalidParameter
 from service.index_holder import get_index_holder
 from service.recommend import RecommendationRequest, Recommendations, Snapshots, parse_sections, recommend
+from service.recommender.artifacts import IndexArtifact
 from service.resources import (
     get_answer_cache,
     get_catalog,
@@ -65,7 +66,7 @@ def _answer(article_id: str, form: str, encode: Callable[[Recommendations], byte
     article = catalog.get(article_id)
     if article is None:
         raise ArticleNotFound(article_id)
-    snapshots = Snapshots(catalog, get_index_holder().current(), popular, now)
+    snapshots = Snapshots(catalog, _serving_index(query), popular, now)
     stamp = (catalog.version, snapshots.artifact and snapshots.artifact.version, snapshots.popular.epoch)
     answers, key = get_answer_cache(), (form, query)
     answer = None if stale else answers.get(key, stamp.__eq__)
@@ -82,6 +83,21 @@ def _answer(article_id: str, form: str, encode: Callable[[Recommendations], byte
         if not stale:  # valid until the next scheduled article is published
             answers.put(key, answer, stamp, expires_at=catalog.next_publication(now))
     return answer
+
+
+def _serving_index(query: RecommendationRequest) -> IndexArtifact | None:
+    """The index to answer from. ``None`` before any index is published (``related`` is then
+    ``[]``, as the contract says); 503 ``index_not_ready`` for an answer with ``related`` when
+    one is published but this worker could not load it (``latest`` and ``popular`` alone are
+    still answered)."""
+    holder = get_index_holder()
+    artifact = holder.current()
+    if artifact is None and holder.load_error is not None and "related" in query.sections:
+        raise IndexNotReady(
+            "The published index could not be loaded (see /readyz); related posts are back once "
+            "it is repaired or rebuilt. Ask for sections=latest,popular meanwhile."
+        )
+    return artifact
 
 
 def _recommendation_request(article_id: str) -> RecommendationRequest:

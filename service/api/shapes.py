@@ -53,7 +53,8 @@ def recommendations_json(answer: Recommendations) -> dict[str, Any]:
 
 
 def job_json(job: Job) -> dict[str, Any]:
-    """The contract's job object (plus ``source``: ``api`` or ``cli``)."""
+    """The contract's job object (plus ``source``: ``api`` or ``cli``, and
+    ``plain_text_articles``: bodies the HTML parser failed on, indexed as plain text)."""
     return {
         "id": job.id,
         "state": job.state,
@@ -63,6 +64,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "articles": job.articles,
         "index_version": job.index_version,
         "error": job.error,
+        "plain_text_articles": job.plain_text_articles,
     }
 
 

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from html.parser import HTMLParser
 
 log = logging.getLogger(__name__)
+
+# Bodies indexed as plain text because the HTML parser failed on them, counted while a
+# :func:`counting_plain_text` block runs (a build counts them for its job's result).
+_plain_text_count: ContextVar[list[int] | None] = ContextVar("plain_text_count", default=None)
 
 # Elements whose content is never prose a reader sees.
 _SKIPPED_ELEMENTS = frozenset({"script", "style", "noscript", "template", "svg", "head"})
@@ -84,5 +91,20 @@ def strip_html(body: str) -> str:
         extractor.close()
     except Exception:  # any parser failure: one article must never fail a build
         log.warning("body not parsable as HTML; indexed as plain text", exc_info=True)
+        counter = _plain_text_count.get()
+        if counter is not None:
+            counter[0] += 1
         return body
     return "".join(extractor.parts)
+
+
+@contextmanager
+def counting_plain_text() -> Iterator[Callable[[], int]]:
+    """Count the bodies :func:`strip_html` falls back on as plain text within the block (in
+    this thread); yields a function that returns the count so far."""
+    counter = [0]
+    token = _plain_text_count.set(counter)
+    try:
+        yield lambda: counter[0]
+    finally:
+        _plain_text_count.reset(token)

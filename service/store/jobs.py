@@ -46,6 +46,7 @@ class Job:
     articles: int | None
     index_version: str | None
     error: str | None
+    plain_text_articles: int | None = None  # bodies indexed as plain text by a succeeded build
 
 
 def _job(row: Row[Any]) -> Job:

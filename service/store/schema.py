@@ -238,6 +238,8 @@ reindex_jobs = Table(
     Column("articles", Integer),
     Column("index_version", String(64)),
     Column("error", Text),
+    # Articles whose body the HTML parser failed on, indexed as plain text (a succeeded build).
+    Column("plain_text_articles", Integer),
     Index("ix_reindex_jobs_created_at", "created_at"),
 )
 

@@ -197,15 +197,20 @@
       if (controller) controller.abort();
       settle(el, 'rp-failed');
     }, opts.timeout);
-    var query = '?limit=' + opts.limit + '&sections=' + opts.sections.join(',') + '&window=' + opts.window;
-    w.fetch(endpoint(id, 'recommendations' + query), {
-      credentials: 'omit',
-      signal: controller ? controller.signal : undefined
-    })
-      .then(function (response) {
+    function ask(sections) {
+      var query = '?limit=' + opts.limit + '&sections=' + sections.join(',') + '&window=' + opts.window;
+      return w.fetch(endpoint(id, 'recommendations' + query), {
+        credentials: 'omit',
+        signal: controller ? controller.signal : undefined
+      }).then(function (response) {
+        var others = sections.filter(function (section) { return section !== 'related'; });
+        // 503 index_not_ready: the server could not load its index; the other blocks still work.
+        if (response.status === 503 && others.length && others.length < sections.length) return ask(others);
         if (!response.ok) throw new Error('HTTP ' + response.status);
         return response.json();
-      })
+      });
+    }
+    ask(opts.sections)
       .then(function (answer) {
         if (late) return;
         clearTimeout(timer);
