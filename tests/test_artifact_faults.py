@@ -549,7 +549,8 @@ def test_a_process_without_an_index_waits_for_its_loader_only_while_one_can_be_l
     try:
         started = time.monotonic()
         for _ in range(5):  # once its load failed, no request waits for it
-            assert recommendations(fresh.test_client(), "sleep-0")["index"] is None
+            refused = fresh.test_client().get("/api/v1/articles/sleep-0/recommendations")
+            assert refused.status_code == 503 and refused.json["error"]["code"] == "index_not_ready"
         assert time.monotonic() - started < 5
         assert "fails its checksum" in (fresh.extensions["index_holder"].load_error or "")
     finally:
