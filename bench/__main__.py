@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import corpora, popular
+from bench import corpora, labels, popular
 from bench import http as wrk
 from bench.metrics import precision_at_k, query_rows, served_neighbours
 from bench.peers import PEERS
@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             report.setdefault("recency", {})[name] = recency_effects(corpus, index)
         print(f"quality {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()), file=sys.stderr)
 
+    report["labels"] = _label_effects(names, limit)
+
     if SCALE_CORPUS in names and not args.quick:
         build = subprocess.run(
             [sys.executable, "-m", "bench.build", SCALE_CORPUS], capture_output=True, text=True, check=True
@@ -129,6 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _label_effects(names: list[str], limit: int | None) -> dict[str, Any]:
+    """Tags and category indexed against withheld, where they are not the label judged."""
+    effects = labels.label_effects(names, limit=limit)
+    if effects:
+        print(labels.render(effects), file=sys.stderr)
+    return effects
+
+
 def wrk_reports(names: list[str]) -> list[dict[str, Any]]:
     """The hot paths under wrk, each against /healthz of the same server and run (bench.http)."""
     plans = [("bbc-news", "sqlite", {}), ("bbc-news", "postgres", {"recommendations": False})]
@@ -165,15 +175,18 @@ def _us(seconds: float) -> str:
 def render_table(report: dict[str, Any]) -> str:
     lines = []
     peers = ["service", *PEERS]
-    lines.append("| corpus (relevant = …) | docs | " + " | ".join(peers) + " |")
-    lines.append("|---|---:|" + "---:|" * len(peers))
+    lines.append("| corpus (relevant = …) | docs | " + " | ".join(peers) + " | service − tfidf_tuned |")
+    lines.append("|---|---:|" + "---:|" * (len(peers) + 1))
     for name, scores in report.get("quality", {}).items():
         best_peer = max(scores[p] for p in PEERS)
         cells = [
             f"**{scores[p]:.3f}**" if p == "service" and scores[p] >= best_peer else f"{scores[p]:.3f}"
             for p in peers
         ]
+        cells.append(f"{scores['service'] - scores['tfidf_tuned']:+.3f}")
         lines.append(f"| {name} ({scores['label']}) | {scores['documents']:,} | " + " | ".join(cells) + " |")
+    if report.get("labels"):
+        lines += ["", "Tags and category indexed (not the label judged):", labels.render(report["labels"])]
     if "build" in report:
         b = report["build"]
         lines += [

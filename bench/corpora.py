@@ -47,6 +47,10 @@ LABELS: dict[str, tuple[str, Callable[[dict], frozenset[str]]]] = {
     "bbc-news": ("same section", _category),
     "medquad": ("same source site", _category),
     "ropensci-blog": ("shares a tag", _tags),
+    "jbranchaud-til": ("same topic folder", _category),
+    "simonw-til": ("same topic folder", _category),
+    "zh-tidb-docs": ("same doc section", _category),
+    "de-mdn": ("same doc section", _category),
     "imdb-reviews": ("same movie", _movie),
 }
 

@@ -16,26 +16,31 @@ from service.recommender.document import Document
 from service.recommender.neighbours import (
     ProgressCallback,
     blend_latent,
+    blend_shared,
+    candidate_products,
     duplicate_groups,
+    neighbour_graph,
+    rerank_shared,
     top_k_rows,
     top_neighbours,
 )
-from service.recommender.text import strip_html
+from service.recommender.text import index_text, strip_html
+from service.recommender.weights import TermWeights
 
 # Below this many documents the document-frequency cut-offs would remove most of the
 # vocabulary (a term in 2 of 5 articles is not "too common"), so they are relaxed.
 _SMALL_CORPUS = 20
 # Latent components need enough documents to be more than noise.
 _MIN_LATENT_DOCUMENTS = 200
-# latent_weight="auto": the weight grows from 0 to _AUTO_LATENT_WEIGHT as the share of tf-idf
+# latent_weight="auto": the weight grows from 0 to latent_weight_max as the share of tf-idf
 # variance the components explain grows over _AUTO_VARIANCE. Topical corpora (news sections,
 # health sites) are well summarised by a few dozen components and gain from them; corpora of
 # many small specific subjects (reviews of thousands of films) are not, and lose.
-_AUTO_LATENT_WEIGHT = 0.35
 _AUTO_VARIANCE = (0.04, 0.10)
 _WORD = re.compile(r"\w+")
 
-Vectorizer = tuple[CountVectorizer, TfidfTransformer]
+# The text block's weights are TermWeights; an index built before them holds a TfidfTransformer.
+Vectorizer = tuple[CountVectorizer, TermWeights | TfidfTransformer]
 
 
 class Neighbour(NamedTuple):
@@ -80,9 +85,12 @@ def document_labels(document: Document) -> list[str]:
 class RelatedIndex:
     """TF-IDF vectors of articles and each article's nearest neighbours.
 
-    The text block is one vocabulary over title and body, with title term counts weighted by
-    ``title_weight`` before sublinear tf-idf; tags and category form a second block scaled by
-    ``label_weight``. Rows are L2-normalised, so dot products are cosines.
+    The text block is one vocabulary over title and body (runs of CJK characters as character
+    bigrams), with title term counts weighted by ``title_weight``, then weighted by
+    :class:`~service.recommender.weights.TermWeights` (``term_frequency``: ``"bm25"``, a
+    saturating tf normalised by document length with ``bm25_k1`` and ``bm25_b``, or ``"log"``,
+    sublinear tf) times idf; tags and category form a second block scaled by ``label_weight``.
+    Rows are L2-normalised, so dot products are cosines.
 
     Neighbours are exact up to ``exact_below`` documents. Above, candidates come from each
     article's ``query_terms`` strongest terms that occur in at most ``candidate_max_df`` of
@@ -92,8 +100,15 @@ class RelatedIndex:
     Latent components (LSA: a truncated SVD of the tf-idf matrix, fitted on at most
     ``latent_sample`` rows) re-rank each article's ``n_neighbors`` candidates by
     ``(1 - w) · tf-idf cosine + w · latent cosine``: topical neighbours that share few exact
-    words move up, one-word coincidences move down. ``latent_weight="auto"`` sets ``w`` from
-    how much of the corpus the components explain (``latent_weight_`` after fitting).
+    words move up, one-word coincidences move down. ``latent_weight="auto"`` sets ``w`` (up to
+    ``latent_weight_max``) from how much of the corpus the components explain
+    (``latent_weight_`` after fitting).
+
+    Shared nearest neighbours then re-rank the candidates by ``(1 - s) · score + s · cosine of
+    the two articles' neighbour lists`` (their ``shared_neighbours`` best, ``s`` =
+    ``shared_weight``; 0 turns it off): an article near the same articles as this one is more
+    likely on its subject than one that shares a few words by chance. ``graph_`` keeps the
+    lists, so an article that is not indexed yet is re-ranked the same way.
 
     A title that only repeats the opening of its body (as in feeds whose "title" is the first
     sentence) is not weighted again.
@@ -106,6 +121,9 @@ class RelatedIndex:
         self,
         *,
         title_weight: float = 3.0,
+        term_frequency: str = "bm25",
+        bm25_k1: float = 2.0,
+        bm25_b: float = 0.5,
         label_weight: float = 0.35,
         min_df: int | float = 2,
         max_df: float = 0.5,
@@ -114,7 +132,10 @@ class RelatedIndex:
         n_neighbors: int = 64,
         n_components: int = 64,
         latent_weight: float | str = "auto",
+        latent_weight_max: float = 0.5,
         latent_sample: int = 20_000,
+        shared_neighbours: int = 20,
+        shared_weight: float = 0.5,
         random_state: int = 0,
         query_terms: int | None = 12,
         candidate_max_df: float = 0.02,
@@ -125,6 +146,9 @@ class RelatedIndex:
         n_jobs: int | None = None,
     ) -> None:
         self.title_weight = title_weight
+        self.term_frequency = term_frequency
+        self.bm25_k1 = bm25_k1
+        self.bm25_b = bm25_b
         self.label_weight = label_weight
         self.min_df = min_df
         self.max_df = max_df
@@ -133,7 +157,10 @@ class RelatedIndex:
         self.n_neighbors = n_neighbors
         self.n_components = n_components
         self.latent_weight = latent_weight
+        self.latent_weight_max = latent_weight_max
         self.latent_sample = latent_sample
+        self.shared_neighbours = shared_neighbours
+        self.shared_weight = shared_weight
         self.random_state = random_state
         self.query_terms = query_terms
         self.candidate_max_df = candidate_max_df
@@ -144,8 +171,9 @@ class RelatedIndex:
         self.n_jobs = n_jobs
 
     _PARAMS = (
-        "title_weight", "label_weight", "min_df", "max_df", "max_features", "stop_words",
-        "n_neighbors", "n_components", "latent_weight", "latent_sample", "random_state",
+        "title_weight", "term_frequency", "bm25_k1", "bm25_b", "label_weight", "min_df", "max_df",
+        "max_features", "stop_words", "n_neighbors", "n_components", "latent_weight",
+        "latent_weight_max", "latent_sample", "shared_neighbours", "shared_weight", "random_state",
         "query_terms", "candidate_max_df", "pool", "exact_below", "duplicate_threshold",
         "block_size", "n_jobs",
     )  # fmt: skip
@@ -179,6 +207,12 @@ class RelatedIndex:
             candidate_max_df=self.candidate_max_df,
             pool=self.pool,
         )
+        self.graph_ = None
+        if self.shared_neighbours > 0 and self.shared_weight > 0:
+            self.graph_ = neighbour_graph(self.neighbours_, self.scores_, self.shared_neighbours)
+            self.neighbours_, self.scores_, self.cosines_ = rerank_shared(
+                self.neighbours_, self.scores_, self.cosines_, self.graph_, self.shared_weight
+            )
         self.groups_ = duplicate_groups(self.neighbours_, self.cosines_, self.duplicate_threshold)
         return self
 
@@ -192,6 +226,7 @@ class RelatedIndex:
         texts = [_text_of(document) for document in documents]
         for min_df, max_df, stop_words in attempts:
             counter = CountVectorizer(
+                preprocessor=index_text,
                 min_df=min_df,
                 max_df=max_df,
                 max_features=self.max_features,
@@ -205,8 +240,8 @@ class RelatedIndex:
             # The terms cut by min_df/max_df are not needed to transform and can be large.
             counter.stop_words_ = set()
             weighted = self._weight_title(counter, counts, documents)
-            tfidf = TfidfTransformer(sublinear_tf=True).fit(weighted)
-            return (counter, tfidf), tfidf.transform(weighted)
+            weights = TermWeights(term_frequency=self.term_frequency, k1=self.bm25_k1, b=self.bm25_b)
+            return (counter, weights.fit(weighted)), weights.transform(weighted)
         return None, None
 
     def _weight_title(
@@ -236,7 +271,7 @@ class RelatedIndex:
             return float(self.latent_weight)
         low, high = _AUTO_VARIANCE
         explained = float(self.svd_.explained_variance_ratio_.sum())
-        return _AUTO_LATENT_WEIGHT * min(max((explained - low) / (high - low), 0.0), 1.0)
+        return self.latent_weight_max * min(max((explained - low) / (high - low), 0.0), 1.0)
 
     def _fit_latent(self, matrix: sp.csr_matrix) -> TruncatedSVD | None:
         n_rows, n_features = matrix.shape
@@ -337,15 +372,21 @@ class RelatedIndex:
         self._check_fitted()
         k = self.n_neighbors if k is None else k
         similarities = (vectors @ self.matrix_.T).toarray()
-        for position, article_id in enumerate(ids):
-            own_row = self.row_of(article_id)
-            if own_row is not None:
-                similarities[position, own_row] = 0.0
-        columns, scores = top_k_rows(similarities, k)
+        own = np.array([-1 if (row := self.row_of(article_id)) is None else row for article_id in ids])
+        similarities[np.flatnonzero(own >= 0), own[own >= 0]] = 0.0
+        graph = getattr(self, "graph_", None)  # None in an index built before it was kept
+        columns, scores = top_k_rows(similarities, k if graph is None else max(k, self.n_neighbors))
         query_latent = None if self.latent_ is None else self._latent(vectors)
         columns, scores, cosines = blend_latent(
             columns, scores, query_latent, self.latent_, self.latent_weight_
         )
+        if graph is not None:
+            query_graph = neighbour_graph(
+                columns, scores, self.shared_neighbours, own=own, n_columns=graph.shape[1]
+            )
+            shared = candidate_products(query_graph, graph, columns)
+            columns, scores, cosines = blend_shared(columns, scores, cosines, shared, self.shared_weight)
+            columns, scores, cosines = columns[:, :k], scores[:, :k], cosines[:, :k]
         return [
             [
                 Neighbour(self.ids_[column], float(score), float(cosine))

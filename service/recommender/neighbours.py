@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
+from sklearn.preprocessing import normalize
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -255,3 +256,122 @@ def duplicate_groups(neighbours: np.ndarray, cosines: np.ndarray, threshold: flo
         if a != b:
             parent[max(a, b)] = min(a, b)
     return np.array([root(row) for row in range(len(parent))], dtype=np.int32)
+
+
+def neighbour_graph(
+    neighbours: np.ndarray,
+    scores: np.ndarray,
+    k: int,
+    *,
+    own: np.ndarray | None = None,
+    n_columns: int | None = None,
+) -> sp.csr_matrix:
+    """Each row's ``k`` best neighbours as a sparse row of their scores, plus itself with weight 1.
+
+    Rows are L2-normalised, so the dot product of two rows is the cosine of their neighbour
+    lists: how much two articles are near the same articles (shared nearest neighbours).
+    ``neighbours`` and ``scores`` are ranked best first, ``-1`` pads; ``own`` is each row's own
+    column (``-1``: a document that is not indexed), by default the row itself.
+    """
+    n_rows = neighbours.shape[0]
+    n_columns = n_rows if n_columns is None else n_columns
+    own = np.arange(n_rows) if own is None else np.asarray(own)
+    k = min(k, neighbours.shape[1])
+    columns, weights = neighbours[:, :k], np.maximum(scores[:, :k], 0.0)
+    kept = (columns >= 0) & (weights > 0)
+    indexed = own >= 0
+    graph = sp.csr_matrix(
+        (
+            np.concatenate([weights[kept], np.ones(int(indexed.sum()))]).astype(np.float32),
+            (
+                np.concatenate([np.repeat(np.arange(n_rows), kept.sum(axis=1)), np.flatnonzero(indexed)]),
+                np.concatenate([columns[kept], own[indexed]]),
+            ),
+        ),
+        shape=(n_rows, n_columns),
+    )
+    return normalize(graph, norm="l2", copy=False) if n_rows and n_columns else graph
+
+
+def pair_products(left: sp.csr_matrix, right_transposed: sp.csr_matrix, columns: np.ndarray) -> np.ndarray:
+    """``left[i] · right[columns[i, j]]`` for every ``i, j`` (``-1`` pads give 0), from one product.
+
+    ``right_transposed`` is ``right.T`` as CSR. The product of sparse neighbour rows has few
+    entries (the rows sharing a neighbour); it is masked to the wanted pairs before their
+    values are looked up, which is cheaper than sorting it whole.
+    """
+    n_rows, width = columns.shape[0], right_transposed.shape[1]
+    valid = columns >= 0
+    wanted = sp.csr_matrix(
+        (
+            np.ones(int(valid.sum()), np.float32),
+            (np.repeat(np.arange(n_rows), valid.sum(axis=1)), columns[valid]),
+        ),
+        shape=(n_rows, width),
+    )
+    products = (left @ right_transposed).multiply(wanted).tocsr()
+    products.sum_duplicates()  # sorted, unique columns per row (at most k a row: cheap)
+    result = np.zeros(columns.shape, np.float32)
+    if products.nnz == 0:
+        return result
+    stride = np.int64(width)
+    keys = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(products.indptr)) * stride
+    keys += products.indices
+    targets = np.arange(n_rows, dtype=np.int64)[:, None] * stride + np.maximum(columns, 0)
+    at = np.minimum(np.searchsorted(keys, targets), products.nnz - 1)
+    found = valid & (keys[at] == targets)
+    result[found] = products.data[at[found]]
+    return result
+
+
+def candidate_products(queries: sp.csr_matrix, rows: sp.csr_matrix, columns: np.ndarray) -> np.ndarray:
+    """``queries[i] · rows[columns[i, j]]`` (``-1`` pads give 0), one query at a time.
+
+    For a few queries against a large ``rows``: only the candidates' rows are read, where
+    :func:`pair_products` would multiply the whole matrix.
+    """
+    result = np.zeros(columns.shape, np.float32)
+    for position in range(columns.shape[0]):
+        valid = np.flatnonzero(columns[position] >= 0)
+        if len(valid):
+            products = rows[columns[position, valid]] @ queries[position].T
+            result[position, valid] = products.toarray().ravel()
+    return result
+
+
+def blend_shared(
+    columns: np.ndarray, scores: np.ndarray, cosines: np.ndarray, shared: np.ndarray, weight: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Re-rank by ``(1 - weight) · score + weight · shared-neighbour cosine``, best first."""
+    valid = columns >= 0
+    blended = np.where(valid, (1.0 - weight) * scores + weight * shared, 0.0).astype(np.float32)
+    order = np.argsort(-blended, axis=1, kind="stable")
+    columns = np.take_along_axis(columns, order, axis=1)
+    blended = np.take_along_axis(blended, order, axis=1)
+    cosines = np.take_along_axis(cosines, order, axis=1)
+    empty = (columns < 0) | (blended <= 0)
+    columns[empty] = -1
+    blended[empty] = 0.0
+    cosines[empty] = 0.0
+    return columns, blended, cosines
+
+
+def rerank_shared(
+    neighbours: np.ndarray,
+    scores: np.ndarray,
+    cosines: np.ndarray,
+    graph: sp.csr_matrix,
+    weight: float,
+    *,
+    block_size: int = 4096,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every row's candidates re-ranked by :func:`blend_shared` with their shared neighbours."""
+    neighbours, scores, cosines = neighbours.copy(), scores.copy(), cosines.copy()
+    transposed = graph.T.tocsr()
+    for start in range(0, neighbours.shape[0], block_size):
+        stop = min(start + block_size, neighbours.shape[0])
+        shared = pair_products(graph[start:stop], transposed, neighbours[start:stop])
+        neighbours[start:stop], scores[start:stop], cosines[start:stop] = blend_shared(
+            neighbours[start:stop], scores[start:stop], cosines[start:stop], shared, weight
+        )
+    return neighbours, scores, cosines

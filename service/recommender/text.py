@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -13,6 +14,12 @@ log = logging.getLogger(__name__)
 # Bodies indexed as plain text because the HTML parser failed on them, counted while a
 # :func:`counting_plain_text` block runs (a build counts them for its job's result).
 _plain_text_count: ContextVar[list[int] | None] = ContextVar("plain_text_count", default=None)
+
+# Runs of Chinese characters (and Japanese kana) are not split into words by spaces: the
+# default token pattern would make each run between punctuation one long, unique token. They
+# are indexed as overlapping character bigrams instead, as search engines do (Lucene's
+# CJKAnalyzer). Hangul is written with spaces between words and needs no change.
+_CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
 
 # Elements whose content is never prose a reader sees.
 _SKIPPED_ELEMENTS = frozenset({"script", "style", "noscript", "template", "svg", "head"})
@@ -108,3 +115,20 @@ def counting_plain_text() -> Iterator[Callable[[], int]]:
         yield lambda: counter[0]
     finally:
         _plain_text_count.reset(token)
+
+
+def _bigrams(match: re.Match[str]) -> str:
+    run = match.group(0)
+    return " " + " ".join(run[i : i + 2] for i in range(len(run) - 1)) + " "
+
+
+def index_text(text: str) -> str:
+    """Lower-case ``text`` and spell each run of CJK characters as its character bigrams.
+
+    The preprocessor of the index's vectorizer: words in other scripts are left to its token
+    pattern (a lone CJK character, like a one-letter word, is not a token).
+    """
+    text = text.lower()
+    if text.isascii() or _CJK_RUN.search(text) is None:  # isascii: no scan for most text
+        return text
+    return _CJK_RUN.sub(_bigrams, text)

@@ -1,0 +1,171 @@
+"""What makes the related list relevant: CJK text, BM25 term weights, shared nearest neighbours,
+the latent weight, and the leave-one-corpus-out choice of defaults."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from bench.loco import leave_one_out
+from service.recommender import Document, RelatedIndex
+from service.recommender.neighbours import neighbour_graph, pair_products, rerank_shared
+from service.recommender.text import index_text
+from service.recommender.weights import TermWeights
+from tests.factories import corpus
+
+# Three subjects written in Chinese, with no spaces between words: the default token pattern
+# would see each clause as one word of its own and find nothing in common.
+CHINESE = {
+    "db": [
+        "数据库索引可以加快查询速度",
+        "事务隔离级别决定数据库并发行为",
+        "分布式数据库需要处理事务与索引",
+        "慢查询日志帮助优化数据库索引",
+        "数据库备份与恢复保证数据安全",
+        "查询优化器选择合适的索引执行计划",
+    ],
+    "food": [
+        "炒菜时先热锅再放油和蔬菜",
+        "米饭要用电饭锅煮得软硬适中",
+        "红烧肉需要小火慢炖才好吃",
+        "饺子馅用猪肉和白菜调味",
+        "蔬菜汤加一点盐和胡椒更好吃",
+        "早餐可以煮粥配小菜和鸡蛋",
+    ],
+    "ball": [
+        "足球比赛中球队通过进球获胜",
+        "守门员扑出点球保住比赛胜利",
+        "球队教练调整阵型应对比赛",
+        "前锋在比赛最后时刻打进制胜球",
+        "联赛积分榜上球队争夺冠军",
+        "球迷在球场为球队加油助威",
+    ],
+}
+
+
+def chinese_documents() -> list[Document]:
+    documents = []
+    for topic, sentences in CHINESE.items():
+        for number, sentence in enumerate(sentences):
+            others = "，".join(sentences[(number + step) % len(sentences)] for step in (1, 2))
+            documents.append(Document(f"{topic}-{number}", sentence[:6], f"{sentence}。{others}。"))
+    return documents
+
+
+def topics_of(index: RelatedIndex, row: int, k: int) -> list[str]:
+    return [neighbour.id.split("-")[0] for neighbour in index.neighbours(row)[:k]]
+
+
+def test_cjk_runs_are_indexed_as_character_bigrams() -> None:
+    assert index_text("提升 TiDB 建表性能。在").split() == ["提升", "tidb", "建表", "表性", "性能", "。在"]
+    assert index_text("Plain English, UNCHANGED") == "plain english, unchanged"
+
+
+def test_chinese_articles_find_their_own_subject() -> None:
+    documents = chinese_documents()
+    index = RelatedIndex(n_neighbors=3, min_df=1).fit(documents)
+    for row, document in enumerate(documents):
+        assert topics_of(index, row, 3) == [document.id.split("-")[0]] * 3, document.id
+    # the terms that explain a match are Chinese words, not whole clauses
+    vector = index.row_vector(0)
+    assert all(len(term) == 2 for term in index.shared_terms(vector, index.neighbours(0)[0].id))
+
+
+def test_bm25_term_weights_saturate_and_normalise_by_length() -> None:
+    counts = sp.csr_matrix(np.array([[1, 1, 0, 0], [8, 1, 0, 0], [1, 1, 20, 20]], dtype=np.float32))
+    bm25 = TermWeights(term_frequency="bm25", k1=1.2, b=0.75).fit(counts).transform(counts).toarray()
+    log = TermWeights(term_frequency="log").fit(counts).transform(counts).toarray()
+    np.testing.assert_allclose(np.linalg.norm(bm25, axis=1), 1.0, rtol=1e-6)
+    # a word said 8 times weighs less against a word said once than with sublinear tf
+    assert bm25[1, 0] / bm25[1, 1] < log[1, 0] / log[1, 1]
+    # a repeated word saturates sooner in a short document than in a long one
+    fitted = TermWeights(term_frequency="bm25", b=0.75).fit(counts)
+    pair = sp.csr_matrix(np.array([[2, 1, 0, 0], [2, 1, 30, 30]], dtype=np.float32))
+    weights = fitted.transform(pair).toarray()
+    assert weights[0, 0] / weights[0, 1] < weights[1, 0] / weights[1, 1]
+    flat = TermWeights(term_frequency="bm25", b=0.0).fit(counts).transform(pair).toarray()
+    assert flat[0, 0] / flat[0, 1] == pytest.approx(flat[1, 0] / flat[1, 1])
+
+
+def test_unknown_term_frequency_is_refused() -> None:
+    with pytest.raises(ValueError, match="term_frequency"):
+        TermWeights(term_frequency="raw")
+
+
+def test_the_default_index_uses_bm25_weights_and_shared_neighbours() -> None:
+    documents = [Document(r["id"], r["title"], r["body"]) for r in corpus(6)]
+    index = RelatedIndex().fit(documents)
+    counter, weights = index.text_vectorizer_
+    assert isinstance(weights, TermWeights) and weights.term_frequency == "bm25"
+    assert counter.preprocessor is index_text
+    assert index.graph_ is not None and index.graph_.shape == (len(documents), len(documents))
+    params = index.get_params()
+    assert params["term_frequency"] == "bm25" and params["shared_weight"] > 0
+    off = RelatedIndex(shared_weight=0).fit(documents)
+    assert off.graph_ is None
+
+
+def test_shared_neighbours_lift_a_candidate_near_the_same_articles() -> None:
+    # Row 0 ranks 2 above 1 on its own score; 1 is near what 0 is near (0 and 3), 2 is not.
+    neighbours = np.array([[2, 1, 3], [0, 3, 2], [4, 5, 0], [0, 1, 4], [2, 5, 3], [2, 4, 1]])
+    scores = np.array([[0.55, 0.5, 0.4]] + [[0.5, 0.4, 0.1]] * 5, dtype=np.float32)
+    graph = neighbour_graph(neighbours, scores, 3)
+    shared = pair_products(graph, graph.T.tocsr(), neighbours)
+    dense = graph.toarray()
+    np.testing.assert_allclose(shared[0], dense[neighbours[0]] @ dense[0], rtol=1e-6)
+    assert shared[0, 1] > shared[0, 0] + 0.3
+    ranked, blended, _ = rerank_shared(neighbours, scores, scores.copy(), graph, 0.5)
+    assert ranked[0].tolist() == [1, 3, 2]
+    np.testing.assert_allclose(blended[0, 0], 0.5 * 0.5 + 0.5 * shared[0, 1], rtol=1e-6)
+    # with no weight on shared neighbours the order is the scores' own
+    unchanged, _, _ = rerank_shared(neighbours, scores, scores.copy(), graph, 0.0)
+    assert unchanged[0].tolist() == [2, 1, 3]
+
+
+def test_an_article_scored_on_the_fly_gets_the_list_the_build_gave_it() -> None:
+    documents = [Document(r["id"], r["title"], r["body"], tuple(r["tags"]), r["category"]) for r in corpus(8)]
+    index = RelatedIndex(n_neighbors=10).fit(documents)
+    assert index.graph_ is not None
+    for row, document in enumerate(documents):
+        built = index.neighbours(row)
+        fresh = index.similar_to(document, k=10)
+        np.testing.assert_allclose([n.score for n in fresh], [n.score for n in built], atol=1e-5)
+        assert {n.id for n in fresh[:5]} == {n.id for n in built[:5]}
+
+
+def test_an_index_without_a_graph_still_answers_fresh_articles() -> None:
+    documents = [Document(r["id"], r["title"], r["body"]) for r in corpus(4)]
+    index = RelatedIndex(n_neighbors=3).fit(documents)
+    del index.graph_  # as an index built before shared neighbours were kept
+    assert [n.id.split("-")[0] for n in index.similar_to(documents[0])] == ["sleep"] * 3
+
+
+@pytest.mark.parametrize(("maximum", "expected"), [(0.35, 0.35), (0.5, 0.5)])
+def test_auto_latent_weight_reaches_its_maximum_on_a_topical_corpus(maximum: float, expected: float) -> None:
+    documents = [Document(r["id"], r["title"], r["body"]) for r in corpus(60)]
+    index = RelatedIndex(latent_weight_max=maximum).fit(documents)
+    assert index.latent_weight_ == pytest.approx(expected)
+
+
+def test_leave_one_corpus_out_judges_a_value_on_the_corpus_it_was_not_chosen_on() -> None:
+    def cell(value: float) -> str:
+        return json.dumps({"w": value})
+
+    table = {
+        "a": {cell(0): 0.50, cell(1): 0.60},
+        "b": {cell(0): 0.50, cell(1): 0.55},
+        "c": {cell(0): 0.50, cell(1): 0.497},  # a loss within the tolerance
+    }
+    rows = {row["held_out"]: row for row in leave_one_out(table, "w", [0, 1], 0)}
+    assert rows["a"]["chosen"] == 1 and rows["a"]["held_out_gain"] == pytest.approx(0.10)
+    assert rows["a"]["others_gain"] == pytest.approx(0.0235)
+    assert rows["c"]["chosen"] == 1 and rows["c"]["held_out_gain"] == pytest.approx(-0.003)
+    hurt = {**table, "d": {cell(0): 0.50, cell(1): 0.47}}
+    rows = {row["held_out"]: row for row in leave_one_out(hurt, "w", [0, 1], 0)}
+    # a value that loses more than the tolerance on one of the others is not chosen
+    assert rows["a"]["chosen"] == 0 and rows["a"]["held_out_gain"] == 0
+    # chosen without d, the value's loss on d is what is reported for d
+    assert rows["d"]["chosen"] == 1 and rows["d"]["held_out_gain"] == pytest.approx(-0.03)
