@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -210,6 +210,9 @@ class CatalogHolder:
     def __init__(self, store: Store, *, retry_seconds: float = 1.0) -> None:
         self.store = store
         self.retry_seconds = retry_seconds
+        # Called after a whole catalog is read (a gunicorn worker freezes it out of the
+        # cyclic garbage collector's passes: gunicorn.conf.py).
+        self.after_load: Callable[[], object] | None = None
         self._catalog: Catalog | None = None
         self._lock = threading.Lock()
         self._down_until = 0.0
@@ -266,6 +269,8 @@ class CatalogHolder:
             overlay=self.store.overlay.all(),
         )
         log.info("catalog loaded: %d articles at store version %d", len(catalog.summaries), version)
+        if self.after_load is not None:
+            self.after_load()
         return catalog
 
     def _apply(self, catalog: Catalog, changes: Changes) -> Catalog:

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, current_app
@@ -58,6 +59,9 @@ class IndexHolder:
         self.max_retry_seconds = max_retry_seconds
         self.load_error: str | None = None
         self.failures = 0  # consecutive failed loads of the published pointer
+        # Called after an index is loaded (a gunicorn worker freezes it out of the cyclic
+        # garbage collector's passes: gunicorn.conf.py).
+        self.after_load: Callable[[], object] | None = None
         self._artifact: IndexArtifact | None = None
         self._failed_pointer: object = None
         self._retry_at = float("-inf")
@@ -142,6 +146,8 @@ class IndexHolder:
         self._artifact = artifact
         self._succeeded()
         log.info("serving index %s (%d articles)", artifact.version, artifact.articles)
+        if self.after_load is not None:
+            self.after_load()
 
     def _succeeded(self) -> None:
         self.load_error, self.failures, self._failed_pointer = None, 0, None

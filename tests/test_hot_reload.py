@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service.catalog import CatalogHolder
 from service.index_holder import IndexHolder
 from service.recommender.artifacts import POINTER_NAME
 from service.reindex import build_index
@@ -26,6 +27,28 @@ def test_holder_loads_each_new_version_and_keeps_the_old_one_when_a_load_fails(s
     )
     assert holder.current().version == second.version  # type: ignore[union-attr]
     assert holder.load_error
+
+
+def test_holders_report_each_load_so_a_worker_can_freeze_it(seeded: Flask) -> None:
+    """gunicorn.conf.py freezes what a worker loads (gc.freeze) through these callbacks."""
+    model_dir = Path(seeded.config["MODEL_DIR"])
+    loads: list[str] = []
+    holder = IndexHolder(model_dir, reload_seconds=0)
+    holder.after_load = lambda: loads.append("index")
+    assert holder.current() is not None and loads == ["index"]
+    assert holder.current() is not None and loads == ["index"]  # the same version: no new load
+    (model_dir / POINTER_NAME).write_text('{"version": "gone", "file": "index-missing.joblib"}')
+    holder.current()
+    assert loads == ["index"] and holder.load_error  # a failed load reports nothing
+    build_index(seeded.extensions["store"], model_dir)
+    holder.current()
+    assert loads == ["index", "index"]
+
+    catalogs = CatalogHolder(seeded.extensions["store"])
+    catalogs.after_load = lambda: loads.append("catalog")
+    assert catalogs.current().summaries and loads[-1] == "catalog"
+    catalogs.current()
+    assert loads.count("catalog") == 1  # the store did not change: nothing read again
 
 
 def test_readyz_reports_the_index_and_a_failed_load(seeded: Flask, client: FlaskClient) -> None:
