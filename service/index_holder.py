@@ -139,7 +139,7 @@ class IndexHolder:
             return  # the same pointer failed: wait for its retry
         try:
             artifact = load_artifact(self.model_dir, pointer)
-            artifact.index.row_of("")  # build the id lookup now, not on a request
+            artifact.index.prepare()  # build the lookups now, not on a request
         except Exception as error:  # ArtifactError, or anything a damaged artifact raises
             self._failed(key, error, now)
             return

@@ -36,6 +36,8 @@ def test_holders_report_each_load_so_a_worker_can_freeze_it(seeded: Flask) -> No
     holder = IndexHolder(model_dir, reload_seconds=0)
     holder.after_load = lambda: loads.append("index")
     assert holder.current() is not None and loads == ["index"]
+    # Loaded ready to serve: the lookups a request needs were built by the loader.
+    assert {"_rows", "_names"} <= set(vars(holder.current().index))  # type: ignore[union-attr]
     assert holder.current() is not None and loads == ["index"]  # the same version: no new load
     (model_dir / POINTER_NAME).write_text('{"version": "gone", "file": "index-missing.joblib"}')
     holder.current()

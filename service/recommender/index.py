@@ -457,6 +457,14 @@ class RelatedIndex:
             found[indexed[owner][0]].append(str(names[column]))
         return found
 
+    def prepare(self) -> RelatedIndex:
+        """Build the lookups serving uses (ids to rows, term names) now rather than on the
+        first request that needs them (the term names of a 100k index take ~0.4 s)."""
+        self.row_of("")
+        if self.text_vectorizer_ is not None:
+            self._term_names()
+        return self
+
     def _term_names(self) -> np.ndarray:
         names = getattr(self, "_names", None)
         if names is None:
