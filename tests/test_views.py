@@ -99,3 +99,17 @@ def test_a_view_the_store_cannot_write_answers_503_and_is_not_acknowledged(
     response = client.post(f"/api/v1/articles/{one_article}/views")
     assert response.status_code == 503
     assert response.json["error"]["code"] == "store_unavailable"
+
+
+def test_a_view_of_an_article_deleted_meanwhile_is_404_and_counts_nothing(
+    app: Flask, client: FlaskClient, admin: dict[str, str], one_article: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's catalog still holds the article when the view arrives; the store no longer
+    does (deleted by another worker in between): the store has the last word, no foreign-key 500."""
+    assert client.post(f"/api/v1/articles/{one_article}/views").status_code == 202
+    assert client.delete(f"/api/v1/articles/{one_article}", headers=admin).status_code == 204
+    monkeypatch.setattr(app.extensions["catalog"], "knows", lambda article_id: True)  # the race
+    response = client.post(f"/api/v1/articles/{one_article}/views")
+    assert response.status_code == 404 and response.json["error"]["code"] == "article_not_found"
+    with app.extensions["store"].engine.connect() as connection:
+        assert connection.execute(select(article_views.c.views)).scalars().all() == []
