@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -28,14 +27,12 @@ from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-
 from bench import corpora
+from bench.databases import fresh_postgres_schema
 from tests.server import Server, gunicorn, wait_for_job
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 WORKERS = 4
 THREADS = 2
 READ_CONNECTIONS = 64
@@ -260,16 +257,8 @@ def database_env(database: str) -> Iterator[dict[str, str]]:
     if database == "sqlite":
         yield {}
         return
-    schema = f"bench_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield {"DATABASE_URL": f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"}
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_postgres_schema() as url:
+        yield {"DATABASE_URL": url}
 
 
 def load_articles(server: Server, records: list[dict[str, Any]]) -> dict[str, float]:

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -32,14 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import create_engine, text
 
+from bench.databases import fresh_postgres_schema
 from service.store import Store
 from service.store.schema import article_daily, article_views, articles, site_daily
 from service.windows import WINDOWS, floor_hour, midnight
 
 RESULTS = Path(__file__).resolve().parent / "results"
-POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TARGET_S = 0.020
 DAILY_VIEWS = 300_000  # the site's views per day
 ZIPF = 1.1
@@ -54,16 +51,8 @@ def store_url(database: str) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="bench-popular-") as folder:
             yield f"sqlite:///{Path(folder) / 'popular.db'}"
         return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_postgres_schema() as url:
+        yield url
 
 
 def shares(count: int, days: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
