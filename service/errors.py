@@ -19,6 +19,7 @@ class ServiceError(Exception):
 
     status = 400
     code = "bad_request"
+    retry_after: int | None = None  # seconds, sent as Retry-After (a 503 the client may retry)
 
     def __init__(self, message: str, *, details: Any = None) -> None:
         super().__init__(message)
@@ -99,9 +100,8 @@ def init_app(app: Flask) -> None:
         response = error_response(error.status, error.code, error.message, error.details)
         if isinstance(error, Unauthorized):
             response.headers["WWW-Authenticate"] = "Bearer"
-        retry_after = getattr(error, "retry_after", None)
-        if retry_after is not None:
-            response.headers["Retry-After"] = str(retry_after)
+        if error.retry_after is not None:
+            response.headers["Retry-After"] = str(error.retry_after)
         return response
 
     @app.errorhandler(HTTPException)
