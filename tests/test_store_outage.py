@@ -10,15 +10,46 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
+from service.store.engine import make_engine
 from tests.factories import article, corpus
 from tests.server import Server, gunicorn, wait_for_job
 from tests.tcp_proxy import TcpProxy, tcp_proxy
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("gunicorn")]
-
 RECOMMENDATIONS = "/api/v1/articles/sleep-1/recommendations"
+
+
+@pytest.fixture
+def mid_command(postgres_url: str) -> Iterator[Any]:
+    """A pooled engine's connection left with a command in flight, as a reset mid-query leaves it."""
+    engine = make_engine(postgres_url)
+    connection = engine.connect()
+    driver = connection.connection.driver_connection
+    driver.pgconn.send_query(b"SELECT 1")  # sent, its result never read
+    try:
+        yield engine, connection, driver
+    finally:
+        connection.invalidate()
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_an_error_on_a_connection_mid_command_counts_as_a_lost_connection(mid_command: Any) -> None:
+    engine, connection, _driver = mid_command
+    with pytest.raises(DBAPIError) as raised:
+        connection.execute(text("SELECT 2"))
+    assert raised.value.connection_invalidated  # so the request answers 503, and it is not reused
+    with engine.connect() as fresh:
+        assert fresh.execute(text("SELECT 3")).scalar() == 3
+
+
+@pytest.mark.postgres
+def test_a_connection_mid_command_fails_its_ping_and_is_replaced(mid_command: Any) -> None:
+    engine, _connection, driver = mid_command
+    assert engine.dialect._do_ping_w_event(driver) is False  # the pool reconnects, no ProgrammingError
 
 
 @pytest.fixture
@@ -50,6 +81,8 @@ def wait_until(condition: Any, timeout: float = 15) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("gunicorn")
 def test_reads_stay_fast_writes_refuse_and_the_service_recovers(outage: tuple[Server, TcpProxy]) -> None:
     server, proxy = outage
     time.sleep(1.2)  # let popular refresh with the view

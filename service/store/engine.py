@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.sql.dml import Insert
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -46,7 +47,9 @@ def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
     # which can be article bodies.
     if parsed.get_backend_name() != "sqlite":
         parsed = parsed.update_query_dict({**POSTGRES_TIMEOUTS, **parsed.query})
-        return create_engine(parsed, pool_pre_ping=True, pool_timeout=5, hide_parameters=True)
+        engine = create_engine(parsed, pool_pre_ping=True, pool_timeout=5, hide_parameters=True)
+        _discard_postgres_connections_mid_command(engine)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
@@ -76,6 +79,51 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     def on_begin(connection: Connection) -> None:
         immediate = connection.info.pop("begin_immediate", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _discard_postgres_connections_mid_command(engine: Engine) -> None:
+    """Never reuse a PostgreSQL connection that a fault left in the middle of a command.
+
+    A connection reset while a statement runs can leave psycopg's connection open with a command
+    in progress (transaction status ACTIVE or UNKNOWN); reused, its next statement or its pool
+    ping fails with a ProgrammingError (``can't change 'autocommit' now``), which is no error in
+    the request. Such a connection is dropped when it goes back to the pool, and any error on it,
+    including the ping at checkout, counts as a lost connection: SQLAlchemy discards it and the
+    request gets a fresh one (or, with the database down, a 503).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def drop_if_mid_command(dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is not None and not _between_commands(dbapi_connection):
+            record.invalidate()
+
+    @event.listens_for(engine, "handle_error")
+    def count_as_disconnect(context: ExceptionContext) -> None:
+        if context.is_pre_ping:
+            context.is_disconnect = True  # a connection that cannot answer a ping is of no use
+            return
+        driver = _driver_connection(context.connection)
+        if driver is not None and not _between_commands(driver):
+            context.is_disconnect = True
+
+
+def _driver_connection(connection: Connection | None) -> Any:
+    if connection is None or connection.invalidated or connection.closed:
+        return None
+    with contextlib.suppress(Exception):
+        return connection.connection.driver_connection
+    return None
+
+
+def _between_commands(driver: Any) -> bool:
+    """True when a psycopg connection is idle, in a transaction, or in a failed one."""
+    try:
+        return not driver.closed and driver.info.transaction_status not in _MID_COMMAND
+    except Exception:
+        return False
+
+
+_MID_COMMAND = (TransactionStatus.ACTIVE, TransactionStatus.UNKNOWN)
 
 
 class SqliteWriterLock:
