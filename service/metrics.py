@@ -17,9 +17,10 @@ What describes the index (version, age, size) is read from the app's index holde
 from __future__ import annotations
 
 import functools
+import glob
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -187,11 +188,32 @@ class IndexCollector(Collector):
         )
 
 
+class WorkerFilesCollector(multiprocess.MultiProcessCollector):
+    """Every worker's metric files, summed; a file another worker is creating at that moment
+    (empty until prometheus_client sizes it) is skipped instead of failing the scrape, or the
+    boot of a worker, with a ``struct.error``."""
+
+    _HEADER_BYTES = 8  # the used-bytes counter and padding at the start of every file
+
+    def collect(self) -> Iterable[Metric]:
+        files = [
+            path for path in glob.glob(os.path.join(self._path, "*.db")) if _size(path) >= self._HEADER_BYTES
+        ]
+        return self.merge(files, accumulate=True)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:  # removed meanwhile (a dead worker's file, cleaned up)
+        return 0
+
+
 def scrape_registry(holder: IndexHolder) -> CollectorRegistry:
     """What an app's ``/metrics`` reports: the process's (or every worker's) metrics and the index."""
     registry = CollectorRegistry(auto_describe=True)
     if multiprocess_mode():
-        multiprocess.MultiProcessCollector(registry)
+        WorkerFilesCollector(registry)
     else:
         metrics = process_metrics()
         for collector in (

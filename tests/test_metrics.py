@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import statistics
+import struct
 import time
 from collections.abc import Callable, Iterator
 from http.client import HTTPConnection
@@ -18,6 +19,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
@@ -307,6 +310,22 @@ def gunicorn_metrics(server: Server) -> str:
         return response.read().decode()
     finally:
         connection.close()
+
+
+def test_a_worker_file_being_created_is_skipped_not_a_failed_scrape(tmp_path: Path) -> None:
+    """A worker booting creates its file empty, then sizes it: a scrape (or another worker's
+    boot) reading the folder at that moment must not fail."""
+    written = MmapedDict(str(tmp_path / "counter_101.db"))
+    written.write_value(
+        mmap_key("related_views_recorded_total", "related_views_recorded_total", (), (), "h"), 3, 0
+    )
+    written.close()
+    (tmp_path / "counter_102.db").touch()  # another worker's, not sized yet
+    with pytest.raises(struct.error):
+        list(MultiProcessCollector(None, path=str(tmp_path)).collect())  # prometheus_client alone
+    families = list(metrics.WorkerFilesCollector(None, path=str(tmp_path)).collect())
+    samples = {sample.name: sample.value for family in families for sample in family.samples}
+    assert samples == {"related_views_recorded_total": 3}
 
 
 @pytest.mark.slow
