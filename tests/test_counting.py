@@ -247,7 +247,8 @@ def test_no_address_is_stored_anywhere(stored: Store, client: FlaskClient, admin
     assert stats(client, admin, window="24h")["unique_visitors"] == 2
     text = all_text(stored)
     assert "article_visitors" in {t for t in metadata.tables}
-    for needle in ("203.0.113.77", "203.0.113.78", "2001:db8::1234", "203.0.113", "db8"):
+    # Not "db8" alone: a hex digest holds it one time in a few hundred.
+    for needle in ("203.0.113.77", "203.0.113.78", "2001:db8::1234", "203.0.113", "2001:db8"):
         assert needle not in text
     with stored.engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(article_visitors)) == 4
