@@ -101,7 +101,7 @@ def between(column: Any, lo: Any, hi: Any) -> list[Any]:
     return conditions
 
 
-def _hour_index(connection: Connection, index: str) -> str:
+def hour_index(connection: Connection, index: str) -> str:
     """SQLite's ``INDEXED BY`` for a range of hours: grouping by article, its planner would
     rather scan the whole primary key (article, hour) than sort the few rows of the range
     (190 ms instead of 2 for two hours of views among 600k rows)."""
@@ -127,7 +127,7 @@ def views_since(connection: Connection, at: datetime, *, at_least: int) -> dict[
     """Views per article in the hours from ``at``, of the articles with at least ``at_least``."""
     statement = text(
         f"SELECT article_id, SUM(views) FROM article_views"
-        f"{_hour_index(connection, 'ix_article_views_hour')} WHERE hour >= :lo GROUP BY article_id"
+        f"{hour_index(connection, 'ix_article_views_hour')} WHERE hour >= :lo GROUP BY article_id"
         " HAVING SUM(views) >= :least"
     )
     statement = statement.bindparams(
@@ -148,7 +148,7 @@ def hourly_views(
         where, values = _range_sql("hour", lo, hi)
         statement = text(
             f"SELECT article_id, SUM(views) FROM article_views"
-            f"{_hour_index(connection, 'ix_article_views_hour')} WHERE {where} GROUP BY article_id"
+            f"{hour_index(connection, 'ix_article_views_hour')} WHERE {where} GROUP BY article_id"
         )
         statement = _typed(statement, values, lo=UTCDateTime(), hi=UTCDateTime())
         return {article_id: int(total) for article_id, total in connection.execute(statement, values)}
@@ -185,7 +185,7 @@ def hourly_visitors(
             values["last"] = hi.date()
         statement = text(
             f"SELECT article_id, COUNT(*) FROM article_visitors"
-            f"{_hour_index(connection, 'ix_article_visitors_day')} WHERE {where} GROUP BY article_id"
+            f"{hour_index(connection, 'ix_article_visitors_day')} WHERE {where} GROUP BY article_id"
         )
         statement = _typed(statement, values, lo=UTCDateTime(), hi=UTCDateTime(), first=Date(), last=Date())
         return {article_id: int(total) for article_id, total in connection.execute(statement, values)}

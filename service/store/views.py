@@ -25,7 +25,7 @@ from functools import cached_property
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Engine, Table, bindparam, func, select
+from sqlalchemy import BigInteger, Connection, Engine, Table, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.dml import Insert
@@ -34,6 +34,7 @@ from service.store import buckets
 from service.store.articles import published_by
 from service.store.engine import exclusive_writer, upsert, upsert_statement, write_transaction
 from service.store.schema import (
+    UTCDateTime,
     article_daily,
     article_views,
     article_visitors,
@@ -500,6 +501,8 @@ class ViewRepository:
         next one's views cannot beat the ``limit``-th score: the baselines of a few hundred
         articles, whatever the traffic.
         """
+        if at is not None and at.date() == now.date():
+            return self._rank_trending_with_stored_baselines(connection, now=now, start=start, limit=limit)
         recent = buckets.hourly_views(connection, start, None)
         order = sorted(recent, key=lambda a: recent[a], reverse=True)
         best: list[_Candidate] = []
@@ -520,16 +523,64 @@ class ViewRepository:
             )
         return best
 
+    def _rank_trending_with_stored_baselines(
+        self, connection: Connection, *, now: datetime, start: datetime, limit: int
+    ) -> list[_Candidate]:
+        """Trending when the rollup has stored today's baselines (after the day's first run).
+
+        The articles that led trending at the checkpoint, scored exactly now, give a lower bound
+        on the ``limit``-th score; a score is at most the article's views in the window, so one
+        grouped scan of the window's hours, kept to the articles with at least that many views
+        and each joined to its stored baseline, holds every article that can rank.
+        """
+        leaders = list(
+            connection.scalars(
+                select(popularity_sums.c.article_id)
+                .where(popularity_sums.c.window_name == TRENDING)
+                .order_by(popularity_sums.c.score.desc())
+                .limit(2 * limit)
+            )
+        )
+        floor = 0.0
+        if leaders:
+            recent = buckets.hourly_views(connection, start, None, leaders)
+            baseline = self._stored_baselines(connection, leaders)
+            listed = _listed(connection, dict.fromkeys(leaders), now)
+            known = _best(
+                [_Candidate(a, recent.get(a, 0), when, baseline.get(a, 0)) for a, when in listed.items()],
+                TRENDING,
+                limit,
+            )
+            floor = known[-1].score(TRENDING) if len(known) == limit else 0.0
+        counts = _window_views_with_baselines(connection, start, at_least=max(math.ceil(floor), 1))
+        order = sorted(counts, key=lambda a: trending_score(*counts[a]), reverse=True)
+        best: list[_Candidate] = []
+        chunk = 2 * limit
+        for offset in range(0, len(order), chunk):
+            if len(best) == limit and trending_score(*counts[order[offset]]) < best[-1].score(TRENDING):
+                break
+            ids = order[offset : offset + chunk]
+            listed = _listed(connection, dict.fromkeys(ids), now)
+            best = _best(
+                [*best, *(_Candidate(a, counts[a][0], listed[a], counts[a][1]) for a in ids if a in listed)],
+                TRENDING,
+                limit,
+            )
+        return best
+
+    def _stored_baselines(self, connection: Connection, ids: list[str]) -> dict[str, int]:
+        query = select(popularity_sums.c.article_id, popularity_sums.c.views).where(
+            popularity_sums.c.window_name == BASELINE, popularity_sums.c.article_id.in_(ids)
+        )
+        return {row[0]: int(row[1]) for row in connection.execute(query)}
+
     def _baselines(
         self, connection: Connection, ids: list[str], now: datetime, at: datetime | None
     ) -> dict[str, int]:
         """Each article's views on the 14 UTC days before today (trending's baseline): stored
         by the rollup for the checkpoint's day, else read from the buckets."""
         if at is not None and at.date() == now.date():
-            query = select(popularity_sums.c.article_id, popularity_sums.c.views).where(
-                popularity_sums.c.window_name == BASELINE, popularity_sums.c.article_id.in_(ids)
-            )
-            return {row[0]: int(row[1]) for row in connection.execute(query)}
+            return self._stored_baselines(connection, ids)
         first, end = baseline_days(now.date())
         counts = buckets.article_counts(
             connection, midnight(first), midnight(end), buckets.rolled_before(at), ids, with_visitors=False
@@ -704,6 +755,22 @@ def _best(candidates: list[_Candidate], window: str, limit: int) -> list[_Candid
     """The ``limit`` best candidates with views: highest score, ties to the newer article."""
     viewed = (candidate for candidate in candidates if candidate.views > 0)
     return heapq.nlargest(limit, viewed, key=lambda candidate: _key(candidate, window))
+
+
+def _window_views_with_baselines(
+    connection: Connection, start: datetime, *, at_least: int
+) -> dict[str, tuple[int, int]]:
+    """``(views since start, stored baseline)`` of the articles with at least ``at_least`` views
+    since ``start``: one grouped scan of the hours, the baseline looked up for the few kept."""
+    statement = text(
+        "SELECT recent.article_id, recent.views, COALESCE((SELECT base.views FROM popularity_sums base"
+        " WHERE base.window_name = :baseline AND base.article_id = recent.article_id), 0)"
+        " FROM (SELECT article_id, SUM(views) AS views FROM article_views"
+        f"{buckets.hour_index(connection, 'ix_article_views_hour')} WHERE hour >= :lo"
+        " GROUP BY article_id HAVING SUM(views) >= :least) recent"
+    ).bindparams(bindparam("lo", type_=UTCDateTime()), bindparam("least", type_=BigInteger()))
+    rows = connection.execute(statement, {"lo": start, "least": at_least, "baseline": BASELINE})
+    return {article_id: (int(views), int(base)) for article_id, views, base in rows}
 
 
 def _listed(connection: Connection, ids: Mapping[str, Any], now: datetime) -> dict[str, datetime]:
