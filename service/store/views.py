@@ -25,7 +25,7 @@ from functools import cached_property
 from typing import Any
 
 import psycopg
-from sqlalchemy import BigInteger, Connection, Engine, Table, bindparam, func, select, text
+from sqlalchemy import BigInteger, Connection, Engine, Float, Table, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.dml import Insert
@@ -43,6 +43,7 @@ from service.store.schema import (
     popularity_sums,
 )
 from service.windows import (
+    BASELINE_PERIODS,
     DEFAULT_RETENTION_DAYS,
     TRENDING,
     WINDOWS,
@@ -552,7 +553,7 @@ class ViewRepository:
                 limit,
             )
             floor = known[-1].score(TRENDING) if len(known) == limit else 0.0
-        counts = _window_views_with_baselines(connection, start, at_least=max(math.ceil(floor), 1))
+        counts = _window_views_with_baselines(connection, start, floor=floor)
         order = sorted(counts, key=lambda a: trending_score(*counts[a]), reverse=True)
         best: list[_Candidate] = []
         chunk = 2 * limit
@@ -758,19 +759,37 @@ def _best(candidates: list[_Candidate], window: str, limit: int) -> list[_Candid
 
 
 def _window_views_with_baselines(
-    connection: Connection, start: datetime, *, at_least: int
+    connection: Connection, start: datetime, *, floor: float
 ) -> dict[str, tuple[int, int]]:
-    """``(views since start, stored baseline)`` of the articles with at least ``at_least`` views
-    since ``start``: one grouped scan of the hours, the baseline looked up for the few kept."""
+    """``(views since start, stored baseline)`` of the articles whose trending score may reach
+    ``floor``: one grouped scan of the hours keeps those with at least ``floor`` views (a score
+    is at most the views), their baselines are looked up, and those that score lower are left
+    out (with a margin for the database's rounding; the caller scores exactly)."""
     statement = text(
-        "SELECT recent.article_id, recent.views, COALESCE((SELECT base.views FROM popularity_sums base"
-        " WHERE base.window_name = :baseline AND base.article_id = recent.article_id), 0)"
+        "SELECT article_id, views, base FROM (SELECT recent.article_id, recent.views,"
+        " COALESCE((SELECT stored.views FROM popularity_sums stored"
+        " WHERE stored.window_name = :baseline AND stored.article_id = recent.article_id), 0) AS base"
         " FROM (SELECT article_id, SUM(views) AS views FROM article_views"
         f"{buckets.hour_index(connection, 'ix_article_views_hour')} WHERE hour >= :lo"
-        " GROUP BY article_id HAVING SUM(views) >= :least) recent"
-    ).bindparams(bindparam("lo", type_=UTCDateTime()), bindparam("least", type_=BigInteger()))
-    rows = connection.execute(statement, {"lo": start, "least": at_least, "baseline": BASELINE})
-    return {article_id: (int(views), int(base)) for article_id, views, base in rows}
+        " GROUP BY article_id HAVING SUM(views) >= :least) recent) scored"
+        " WHERE views >= :floor * (1.0 + base / :periods)"
+    ).bindparams(
+        bindparam("lo", type_=UTCDateTime()),
+        bindparam("least", type_=BigInteger()),
+        bindparam("floor", type_=Float()),
+        bindparam("periods", type_=Float()),
+    )
+    values = {
+        "lo": start,
+        "least": max(math.ceil(floor), 1),
+        "floor": floor * (1 - 1e-9),
+        "periods": float(BASELINE_PERIODS),
+        "baseline": BASELINE,
+    }
+    return {
+        article_id: (int(views), int(base))
+        for article_id, views, base in connection.execute(statement, values)
+    }
 
 
 def _listed(connection: Connection, ids: Mapping[str, Any], now: datetime) -> dict[str, datetime]:
