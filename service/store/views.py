@@ -497,10 +497,12 @@ class ViewRepository:
     ) -> list[_Candidate]:
         """Trending from its 6 hours of hourly rows (always kept), best first.
 
-        A score is at most the article's views of the 6 hours (its denominator is at least 1),
-        so articles are taken by those views, their baselines read a chunk at a time, until the
-        next one's views cannot beat the ``limit``-th score: the baselines of a few hundred
-        articles, whatever the traffic.
+        Once the rollup has stored today's baselines, see
+        :meth:`_rank_trending_with_stored_baselines`. Before that (the minutes after midnight)
+        the baselines come from the buckets: a score is at most the article's views of the 6
+        hours (its denominator is at least 1), so articles are taken by those views, their
+        baselines read a chunk at a time, until the next one's views cannot beat the
+        ``limit``-th score.
         """
         if at is not None and at.date() == now.date():
             return self._rank_trending_with_stored_baselines(connection, now=now, start=start, limit=limit)
