@@ -141,14 +141,14 @@ class Cluster:
     ) -> int:
         """GET (or ``method``) every URL of ``checks`` until each worker answered it ``times`` times, checking
         every answer; the number of requests. Fails when a worker never answers an URL (within
-        at most 40 rounds and 60 s)."""
+        at most 120 rounds and 180 s: on a loaded machine one busy worker can miss many rounds)."""
         seen: Counter[tuple[str, int | None]] = Counter()
-        sent, deadline = 0, time.monotonic() + 60
+        sent, deadline = 0, time.monotonic() + 180
 
         def pending() -> list[str]:
             return [path for path in checks if any(seen[path, pid] < times for pid in self.pids)]
 
-        for _ in range(40):
+        for _ in range(120):
             if not pending() or time.monotonic() > deadline:
                 break
             batch = [path for path in pending() for _ in range(len(self.pids))]
