@@ -7,11 +7,11 @@ from typing import cast
 
 from flask import Flask, current_app
 
-from service.answer_cache import EncodedAnswer, SnapshotCache
+from service.answer_cache import SnapshotCache
 from service.bots import BotDetector
 from service.catalog import CatalogHolder
 from service.popularity import Popularity
-from service.recommend import FreshMatcher, Item, RelatedPolicy
+from service.recommend import FreshMatcher, RelatedPolicy
 from service.store import Store
 from service.view_recorder import RollupTrigger, ViewRecorder
 from service.visitors import VisitorHasher
@@ -41,8 +41,8 @@ def init_app(app: Flask) -> None:
         visitor_hasher=VisitorHasher(store.salts, secret=None if secret in (None, "") else str(secret)),
         bot_detector=BotDetector(config["BOT_USER_AGENT_PATTERN"] or None),
         fresh_matcher=FreshMatcher.for_store(store),
-        answer_cache=SnapshotCache[EncodedAnswer](size=cache_size, ttl_seconds=cache_seconds),
-        related_cache=SnapshotCache[tuple[Item, ...]](size=cache_size, ttl_seconds=cache_seconds),
+        answer_cache=SnapshotCache[tuple[bytes, str]](size=cache_size, ttl_seconds=cache_seconds),
+        related_cache=SnapshotCache[bytes](size=cache_size, ttl_seconds=cache_seconds),
         related_policy=RelatedPolicy.from_config(config),
     )
 
@@ -76,12 +76,13 @@ def get_fresh_matcher() -> FreshMatcher:
     return cast(FreshMatcher, current_app.extensions["fresh_matcher"])
 
 
-def get_answer_cache() -> SnapshotCache[EncodedAnswer]:
-    return cast(SnapshotCache[EncodedAnswer], current_app.extensions["answer_cache"])
+def get_answer_cache() -> SnapshotCache[tuple[bytes, str]]:
+    """Encoded answers as ``(body, etag)``: see :class:`service.answer_cache.EncodedAnswer`."""
+    return cast(SnapshotCache[tuple[bytes, str]], current_app.extensions["answer_cache"])
 
 
-def get_related_cache() -> SnapshotCache[tuple[Item, ...]]:
-    return cast(SnapshotCache[tuple[Item, ...]], current_app.extensions["related_cache"])
+def get_related_cache() -> SnapshotCache[bytes]:
+    return cast(SnapshotCache[bytes], current_app.extensions["related_cache"])
 
 
 def get_related_policy() -> RelatedPolicy:

@@ -3,16 +3,21 @@ every write shows in the next answer, popular lags views by at most its refresh 
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service.recommend import Item
+from service.recommend.assemble import _held, _unheld
 from service.reindex import build_index
 from tests.api import ids
 from tests.api import recommendations as get
@@ -107,3 +112,35 @@ def test_a_related_list_that_fell_back_on_popular_follows_it(make_app: Callable[
         client.post("/api/v1/articles/garden-3/views")
     second = get(client, "garden-0", sections="related", limit=1)["related"]
     assert [(item["id"], item["reason"]) for item in second] == [("garden-3", "popular")]
+
+
+def test_cached_answers_stay_out_of_the_garbage_collector(
+    warm: Callable[[], dict[str, Any]], seeded: Flask, client: FlaskClient
+) -> None:
+    """Held answers and related lists are plain tuples of strings, numbers and bytes, which
+    CPython stops tracking: full caches add nothing to a full collection's pause."""
+    for article_id in ("sleep-1", "running-2", "garden-3"):
+        get(client, article_id)
+        get(client, article_id, limit=10, sections="related")
+    entries = [
+        (key, entry)
+        for name in ("answer_cache", "related_cache")
+        for key, entry in seeded.extensions[name]._entries.items()
+    ]
+    assert len(entries) >= 8
+    gc.collect()
+    gc.collect()  # a collection untracks a tuple once the tuples inside it are untracked
+    assert [pair for pair in entries if gc.is_tracked(pair[0]) or gc.is_tracked(pair[1])] == []
+
+
+def test_a_held_related_list_reads_back_as_plain_python(seeded: Flask) -> None:
+    catalog = seeded.extensions["catalog"].current()
+    summary = catalog.get("sleep-1")
+    assert summary is not None
+    snapshots = SimpleNamespace(catalog=catalog)
+    items = [Item(summary, np.float32(0.25), "similar", (np.str_("sleep"), "rest"), None)]
+    [held] = _unheld(_held(items), snapshots)  # type: ignore[arg-type]
+    assert held == Item(summary, 0.25, "similar", ("sleep", "rest"), None)
+    assert type(held.score) is float and all(type(term) is str for term in held.terms or ())
+    gone = SimpleNamespace(catalog=SimpleNamespace(get=lambda _: None))
+    assert _unheld(_held(items), gone) is None  # type: ignore[arg-type]

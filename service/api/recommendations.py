@@ -68,8 +68,9 @@ def _answer(article_id: str, form: str, encode: Callable[[Recommendations], byte
         raise ArticleNotFound(article_id)
     snapshots = Snapshots(catalog, _serving_index(query), popular, now)
     stamp = (catalog.version, snapshots.artifact and snapshots.artifact.version, snapshots.popular.epoch)
-    answers, key = get_answer_cache(), (form, query)
-    answer = None if stale else answers.get(key, stamp.__eq__)
+    answers, key = get_answer_cache(), (form, *query)
+    held = None if stale else answers.get(key, stamp.__eq__)
+    answer = None if held is None else EncodedAnswer(*held)
     if answer is None:
         lists = recommend(
             snapshots,
@@ -81,7 +82,7 @@ def _answer(article_id: str, form: str, encode: Callable[[Recommendations], byte
         )
         answer = EncodedAnswer.of(encode(replace(lists, stale=stale)))
         if not stale:  # valid until the next scheduled article is published
-            answers.put(key, answer, stamp, expires_at=catalog.next_publication(now))
+            answers.put(key, (answer.body, answer.etag), stamp, expires_at=catalog.next_publication(now))
     return answer
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 SECTIONS = ("related", "latest", "popular")
 
@@ -29,9 +29,11 @@ class RelatedPolicy:
         )
 
 
-@dataclass(frozen=True)
-class RecommendationRequest:
-    """One request's parameters; equal requests get equal answers from the same snapshots."""
+class RecommendationRequest(NamedTuple):
+    """One request's parameters; equal requests get equal answers from the same snapshots.
+
+    (A tuple of strings and numbers, so that caches keyed by it stay out of the garbage
+    collector's way: see service/answer_cache.py.)"""
 
     article_id: str
     sections: tuple[str, ...] = SECTIONS
