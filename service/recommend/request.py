@@ -32,8 +32,8 @@ class RelatedPolicy:
 class RecommendationRequest(NamedTuple):
     """One request's parameters; equal requests get equal answers from the same snapshots.
 
-    (A tuple of strings and numbers, so that caches keyed by it stay out of the garbage
-    collector's way: see service/answer_cache.py.)"""
+    (A named tuple of strings and numbers: a cache keys an answer by its fields as a plain
+    tuple, which stays out of the garbage collector's way; see service/answer_cache.py.)"""
 
     article_id: str
     sections: tuple[str, ...] = SECTIONS
