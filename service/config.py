@@ -66,9 +66,10 @@ def default_config(instance_path: str) -> dict[str, Any]:
         # Neighbours learned before the replaced index read the store are dropped this long
         # after a new index is published (every worker has switched by then).
         "OVERLAY_GRACE_SECONDS": 300.0,
-        # Each worker re-reads the most viewed lists at most this often (popular may lag views
-        # by this much; the contract allows 2 s).
-        "POPULAR_REFRESH_SECONDS": 1.0,
+        # A worker serves a most-viewed list for at most this long after reading it (popular
+        # lags views by at most this; the contract allows 2 s), and re-reads it in the
+        # background once it is half that old.
+        "POPULAR_MAX_LAG_SECONDS": 1.8,
         # Encoded answers each worker keeps (0 turns the cache off), and for how long at most.
         # An answer is also recomputed as soon as anything it was built from changes.
         "ANSWER_CACHE_SIZE": 10_000,

@@ -32,7 +32,7 @@ def init_app(app: Flask) -> None:
     app.extensions.update(
         store=store,
         catalog=CatalogHolder(store),
-        popularity=Popularity(store, refresh_seconds=float(config["POPULAR_REFRESH_SECONDS"])),
+        popularity=Popularity(store, max_lag_seconds=float(config["POPULAR_MAX_LAG_SECONDS"])),
         view_recorder=ViewRecorder(
             store,
             timeout_seconds=float(config["VIEW_COMMIT_TIMEOUT_SECONDS"]),
@@ -45,6 +45,12 @@ def init_app(app: Flask) -> None:
         related_cache=SnapshotCache[bytes](size=cache_size, ttl_seconds=cache_seconds),
         related_policy=RelatedPolicy.from_config(config),
     )
+
+
+def close_resources(app: Flask) -> None:
+    """Stop the app's background reads and close its store's connections."""
+    app.extensions["popularity"].close()
+    app.extensions["store"].dispose()
 
 
 def get_store() -> Store:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from service import create_app
 from service.reindex import build_index
+from service.resources import close_resources
 from service.store import Store
 from tests.factories import corpus
 from tests.postgres import fresh_schema
@@ -78,7 +79,7 @@ def make_app(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Flask]
 
     yield factory
     for app in apps:
-        app.extensions["store"].dispose()
+        close_resources(app)
 
 
 @pytest.fixture

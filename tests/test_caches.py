@@ -82,8 +82,8 @@ def test_a_scheduled_article_appears_when_its_time_comes(
     assert ids(warm()["latest"])[0] == soon["id"]
 
 
-def test_popular_lags_views_by_at_most_its_refresh_interval(make_app: Callable[..., Flask]) -> None:
-    app = make_app(POPULAR_REFRESH_SECONDS=0.5)
+def test_popular_lags_views_by_at_most_its_max_lag(make_app: Callable[..., Flask]) -> None:
+    app = make_app(POPULAR_MAX_LAG_SECONDS=0.5)
     client = app.test_client()
     admin = {"Authorization": "Bearer test-admin-token"}
     client.post("/api/v1/articles", json=[article("sleep", n) for n in range(3)], headers=admin)
@@ -99,7 +99,7 @@ def test_popular_lags_views_by_at_most_its_refresh_interval(make_app: Callable[.
 
 
 def test_a_related_list_that_fell_back_on_popular_follows_it(make_app: Callable[..., Flask]) -> None:
-    app = make_app(POPULAR_REFRESH_SECONDS=0.0, MIN_SCORE=0.99)  # nothing is similar enough
+    app = make_app(POPULAR_MAX_LAG_SECONDS=0.0, MIN_SCORE=0.99)  # nothing is similar enough
     client = app.test_client()
     admin = {"Authorization": "Bearer test-admin-token"}
     records = [article("garden", n, category=None, tags=[]) for n in range(4)]

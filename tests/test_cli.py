@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from service import create_app
+from service.resources import close_resources
 from service.store import Store
 from tests.conftest import shared_corpus
 from tests.factories import article, corpus
@@ -120,7 +121,7 @@ def sqlite_runner(tmp_path: Path) -> Iterator[FlaskCliRunner]:
         {"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 's.db'}", "MODEL_DIR": str(tmp_path / "m")}
     )
     yield app.test_cli_runner()
-    app.extensions["store"].dispose()
+    close_resources(app)
 
 
 @pytest.mark.slow

@@ -65,7 +65,7 @@ def test_etag_changes_when_a_list_changes(client: FlaskClient, admin: dict[str, 
 
 
 def test_etag_changes_when_popular_changes(make_app: Callable[..., Flask], admin: dict[str, str]) -> None:
-    client = make_app(POPULAR_REFRESH_SECONDS=0.0).test_client()
+    client = make_app(POPULAR_MAX_LAG_SECONDS=0.0).test_client()
     assert client.post("/api/v1/articles", json=corpus(), headers=admin).status_code == 200
     before = client.get(RECOMMENDATIONS).headers["ETag"]
     assert client.post("/api/v1/articles/running-2/views").status_code == 202

@@ -17,6 +17,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from service import create_app
 from service.reindex import build_index
+from service.resources import close_resources
 from tests.conftest import ADMIN_TOKEN
 from tests.factories import corpus
 
@@ -127,7 +128,7 @@ def sample_app(tmp_path: Path, database_url: str) -> Iterator[Flask]:
     app = make_sample_app(tmp_path, database_url)
     yield app
     wait_for_reindex(app)  # its thread holds a connection of the store disposed next
-    app.extensions["store"].dispose()
+    close_resources(app)
 
 
 @pytest.fixture
@@ -140,7 +141,7 @@ def document(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[Flask, dict[str,
     served = response.get_json()
     assert isinstance(served, dict)
     yield app, served
-    app.extensions["store"].dispose()
+    close_resources(app)
 
 
 def test_document_is_valid_openapi_3_1(document: tuple[Flask, dict[str, Any]]) -> None:
@@ -197,7 +198,7 @@ def test_document_is_built_once_per_app_on_first_request(tmp_path: Path, sqlite_
         assert client.get(DOCUMENT).data == first
         assert app.extensions["openapi"] is cached
     finally:
-        app.extensions["store"].dispose()
+        close_resources(app)
 
 
 # --- every answer of a real app conforms to the document (schemathesis) ---

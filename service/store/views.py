@@ -602,6 +602,8 @@ class ViewRepository:
     ) -> list[_Candidate]:
         """The ranking from the buckets themselves: before the first rollup, or when it is far
         behind (every count since the window's start is then in hourly rows anyway)."""
+        if window != TRENDING:
+            return _ranked_hours(connection, start=start, now=now, limit=limit)
         rolled = buckets.rolled_before(at)
         counts = buckets.article_counts(connection, start, None, rolled, with_visitors=False)
         baseline: dict[str, list[int]] = {}
@@ -758,6 +760,30 @@ def _best(candidates: list[_Candidate], window: str, limit: int) -> list[_Candid
     """The ``limit`` best candidates with views: highest score, ties to the newer article."""
     viewed = (candidate for candidate in candidates if candidate.views > 0)
     return heapq.nlargest(limit, viewed, key=lambda candidate: _key(candidate, window))
+
+
+def _ranked_hours(
+    connection: Connection, *, start: datetime | None, now: datetime, limit: int
+) -> list[_Candidate]:
+    """The ``limit`` published articles most viewed in the hours since ``start``, best first,
+    ranked by the database: one grouped scan, joined to the articles, sorted and cut there (in
+    Python, 60k viewed articles of a 100k site took 0.6 s of a worker's GIL a refresh)."""
+    since = " WHERE hour >= :lo" if start is not None else ""
+    index = buckets.hour_index(connection, "ix_article_views_hour") if start is not None else ""
+    statement = text(
+        "SELECT recent.article_id, recent.views, articles.listed_at FROM (SELECT article_id,"
+        f" SUM(views) AS views FROM article_views{index}{since} GROUP BY article_id) recent"
+        " JOIN articles ON articles.id = recent.article_id"
+        " WHERE articles.listed_at <= :now AND recent.views > 0"
+        " ORDER BY recent.views DESC, articles.listed_at DESC, recent.article_id DESC LIMIT :limit"
+    ).columns(listed_at=UTCDateTime())
+    values: dict[str, Any] = {"now": now, "limit": limit}
+    types = [bindparam("now", type_=UTCDateTime())]
+    if start is not None:
+        values["lo"] = start
+        types.append(bindparam("lo", type_=UTCDateTime()))
+    rows = connection.execute(statement.bindparams(*types), values)
+    return [_Candidate(article_id, int(views), listed_at, 0) for article_id, views, listed_at in rows]
 
 
 def _window_views_with_baselines(

@@ -1,0 +1,100 @@
+"""Each worker's popular lists: re-read in the background, never served past their lag."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from service.popularity import Popularity
+
+NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
+
+
+class SlowViews:
+    """``most_viewed`` answering the next of ``answers``; while ``gate`` is clear, it waits."""
+
+    def __init__(self, *answers: list[tuple[str, int]] | Exception) -> None:
+        self.answers = list(answers)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.reads = 0
+        self.threads: list[str] = []
+
+    def most_viewed(self, window: str, *, now: datetime, limit: int) -> list[tuple[str, int]]:
+        self.threads.append(threading.current_thread().name)
+        self.gate.wait(10)
+        self.reads += 1
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+class FakeStore:
+    def __init__(self, views: SlowViews) -> None:
+        self.views = views
+
+
+def popularity(views: SlowViews, max_lag: float) -> Popularity:
+    return Popularity(FakeStore(views), max_lag_seconds=max_lag)  # type: ignore[arg-type]
+
+
+def wait_until(condition: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_list_half_its_lag_old_is_served_while_a_background_thread_reads_the_next() -> None:
+    views = SlowViews([("a", 2)], [("b", 3)])
+    popular = popularity(views, max_lag=0.4)
+    first = popular.top("7d", NOW)
+    assert first.rows == (("a", 2),) and views.threads == ["MainThread"]
+    time.sleep(0.25)  # past half the lag, within it
+    views.gate.clear()  # the store is slow now
+    started = time.monotonic()
+    assert popular.top("7d", NOW) is first  # answered at once with the list held
+    assert popular.top("7d", NOW) is first  # one read at a time: no second thread
+    assert time.monotonic() - started < 0.1
+    views.gate.set()
+    wait_until(lambda: popular.last("7d").rows == (("b", 3),))
+    assert views.reads == 2 and views.threads[1] == "popular-7d"
+    assert popular.last("7d").epoch > first.epoch
+
+
+def test_a_list_past_its_lag_is_read_again_while_the_request_waits() -> None:
+    views = SlowViews([("a", 2)], [("b", 3)])
+    popular = popularity(views, max_lag=0.2)
+    popular.top("7d", NOW)
+    time.sleep(0.25)
+    assert popular.top("7d", NOW).rows == (("b", 3),)
+    assert views.threads == ["MainThread", "MainThread"]
+
+
+def test_an_unchanged_list_keeps_its_epoch() -> None:
+    views = SlowViews([("a", 2)], [("a", 2)])
+    popular = popularity(views, max_lag=0.0)  # every request reads
+    assert popular.top("7d", NOW).epoch == popular.top("7d", NOW).epoch
+    assert views.reads == 2
+
+
+def test_a_failed_background_read_is_retried_by_the_first_request_past_the_lag(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    views = SlowViews([("a", 2)], RuntimeError("store down"), RuntimeError("still down"), [("c", 1)])
+    popular = popularity(views, max_lag=0.3)
+    first = popular.top("7d", NOW)
+    time.sleep(0.2)
+    assert popular.top("7d", NOW) is first
+    wait_until(lambda: views.reads == 2)
+    wait_until(lambda: "store down" in caplog.text)
+    time.sleep(0.15)  # now past the lag: the request reads, and the store's error reaches it
+    with pytest.raises(RuntimeError, match="still down"):
+        popular.top("7d", NOW)
+    assert popular.last("7d") is first  # what a stale answer falls back on
+    assert popular.top("7d", NOW).rows == (("c", 1),)
