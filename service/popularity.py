@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from service.shared_lists import Rows, SharedLists, wall_age
 from service.store import Store
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,16 @@ class PopularList:
 class Popularity:
     """The current :class:`PopularList` of each window."""
 
-    def __init__(self, store: Store, *, max_lag_seconds: float = 1.8, depth: int = DEPTH) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_lag_seconds: float = 1.8,
+        depth: int = DEPTH,
+        shared: SharedLists | None = None,
+    ) -> None:
         self.store = store
+        self.shared = shared  # where processes exchange lists (service/shared_lists.py)
         self.max_lag_seconds = max_lag_seconds
         self.refresh_after_seconds = max_lag_seconds / 2
         self.depth = depth
@@ -99,11 +108,39 @@ class Popularity:
             self._reading.release()
 
     def _refresh(self, window: str, now: datetime, *, fresher_than: float) -> PopularList:
+        """The list of ``window`` if read less than ``fresher_than`` ago (by this thread, another
+        or another process), else read now; another process reading it meanwhile is waited for."""
         held = self._lists.get(window)
         if held is not None and time.monotonic() - held[0] < fresher_than:
             return held[1]  # another thread refreshed it while this one waited
-        fetched_at = time.monotonic()  # before the read: the list's lag counts from here
-        rows = tuple(self.store.views.most_viewed(window, now=now, limit=self.depth))
+        if self.shared is None:
+            return self._adopt(window, *self._read_store(window, now)[1:])
+        shared = self._take_shared(window, fresher_than)
+        if shared is not None:
+            return shared
+        with self.shared.reading(window):
+            shared = self._take_shared(window, fresher_than)  # read while this one waited
+            if shared is not None:
+                return shared
+            read_at, fetched_at, rows = self._read_store(window, now)
+            self.shared.write(window, read_at, rows)
+            return self._adopt(window, fetched_at, rows)
+
+    def _read_store(self, window: str, now: datetime) -> tuple[float, float, Rows]:
+        """``(time.time(), time.monotonic())`` as the read began (the list's lag counts from
+        there), and the rows read."""
+        read_at, fetched_at = time.time(), time.monotonic()
+        return read_at, fetched_at, tuple(self.store.views.most_viewed(window, now=now, limit=self.depth))
+
+    def _take_shared(self, window: str, fresher_than: float) -> PopularList | None:
+        assert self.shared is not None
+        found = self.shared.read(window)
+        if found is None or (age := wall_age(found[0])) >= fresher_than:
+            return None
+        return self._adopt(window, time.monotonic() - age, found[1])
+
+    def _adopt(self, window: str, fetched_at: float, rows: Rows) -> PopularList:
+        held = self._lists.get(window)
         if held is not None and held[1].rows == rows:
             current = held[1]
         else:

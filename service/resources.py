@@ -3,6 +3,7 @@ worker keeps in memory in front of it (catalog, popular lists, answers, view wri
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import cast
 
 from flask import Flask, current_app
@@ -12,6 +13,7 @@ from service.bots import BotDetector
 from service.catalog import CatalogHolder
 from service.popularity import Popularity
 from service.recommend import FreshMatcher, RelatedPolicy
+from service.shared_lists import SharedLists
 from service.store import Store
 from service.view_recorder import RollupTrigger, ViewRecorder
 from service.visitors import VisitorHasher
@@ -32,7 +34,13 @@ def init_app(app: Flask) -> None:
     app.extensions.update(
         store=store,
         catalog=CatalogHolder(store),
-        popularity=Popularity(store, max_lag_seconds=float(config["POPULAR_MAX_LAG_SECONDS"])),
+        popularity=Popularity(
+            store,
+            max_lag_seconds=float(config["POPULAR_MAX_LAG_SECONDS"]),
+            shared=SharedLists.in_folder(Path(config["MODEL_DIR"]) / "popular")
+            if config["SHARE_POPULAR_LISTS"]
+            else None,
+        ),
         view_recorder=ViewRecorder(
             store,
             timeout_seconds=float(config["VIEW_COMMIT_TIMEOUT_SECONDS"]),

@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from service.popularity import Popularity
+from service.shared_lists import SharedLists
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
 
@@ -98,3 +100,68 @@ def test_a_failed_background_read_is_retried_by_the_first_request_past_the_lag(
         popular.top("7d", NOW)
     assert popular.last("7d") is first  # what a stale answer falls back on
     assert popular.top("7d", NOW).rows == (("c", 1),)
+
+
+def shared_pair(tmp_path: Path, views: SlowViews, max_lag: float) -> tuple[Popularity, Popularity]:
+    """Two processes' popularity (each with its own lock files open) sharing one folder."""
+    folder = tmp_path / "popular"
+    return tuple(  # type: ignore[return-value]
+        Popularity(FakeStore(views), max_lag_seconds=max_lag, shared=SharedLists.in_folder(folder))  # type: ignore[arg-type]
+        for _ in range(2)
+    )
+
+
+def test_workers_sharing_a_folder_read_the_store_once_between_them(tmp_path: Path) -> None:
+    views = SlowViews([("a", 2)], [("b", 3)])
+    first, second = shared_pair(tmp_path, views, max_lag=0.6)
+    assert first.top("7d", NOW).rows == (("a", 2),)
+    assert second.top("7d", NOW).rows == (("a", 2),)  # from the folder
+    assert views.reads == 1
+    time.sleep(0.65)  # past the lag: the next request reads, the other worker takes its list
+    assert second.top("7d", NOW).rows == (("b", 3),)
+    assert first.top("7d", NOW).rows == (("b", 3),)
+    assert views.reads == 2
+
+
+def test_a_worker_waits_for_the_one_reading_the_store_and_takes_its_list(tmp_path: Path) -> None:
+    views = SlowViews([("a", 2)])
+    first, second = shared_pair(tmp_path, views, max_lag=1.0)
+    views.gate.clear()
+    reader = threading.Thread(target=first.top, args=("7d", NOW))
+    reader.start()
+    wait_until(lambda: views.threads)  # the first worker is reading the store
+    waiting = threading.Thread(target=second.top, args=("7d", NOW))
+    waiting.start()
+    time.sleep(0.1)
+    assert waiting.is_alive()  # on the lock, not on the store: the store is read once
+    views.gate.set()
+    reader.join(5)
+    waiting.join(5)
+    assert views.reads == 1 and second.last("7d").rows == (("a", 2),)
+
+
+def test_a_shared_list_past_the_lag_or_malformed_is_not_taken(tmp_path: Path) -> None:
+    views = SlowViews([("a", 2)], [("b", 3)], [("c", 4)])
+    first, second = shared_pair(tmp_path, views, max_lag=1.0)
+    first.top("7d", NOW)
+    assert second.shared is not None
+    second.shared.write("7d", time.time() - 1.5, (("old", 9),))  # its read began too long ago
+    assert second.top("7d", NOW).rows == (("b", 3),)
+    (tmp_path / "popular" / "7d.json").write_bytes(b'{"read_at": "soon", "rows": 3}')
+    third = Popularity(FakeStore(views), max_lag_seconds=1.0, shared=SharedLists(tmp_path / "popular"))  # type: ignore[arg-type]
+    assert third.top("7d", NOW).rows == (("c", 4),)
+    assert views.reads == 3
+
+
+def test_an_unusable_folder_leaves_each_worker_reading_the_store(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    assert SharedLists.in_folder(blocker / "popular") is None
+    views = SlowViews([("a", 2)], [("b", 3)])
+    gone = SharedLists(tmp_path / "removed")  # no lock file, no list can be written there
+    first, second = (Popularity(FakeStore(views), max_lag_seconds=1.0, shared=gone) for _ in range(2))  # type: ignore[arg-type]
+    assert first.top("7d", NOW).rows == (("a", 2),)
+    assert second.top("7d", NOW).rows == (("b", 3),)
+    assert views.reads == 2 and "could not share the popular list 7d" in caplog.text

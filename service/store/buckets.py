@@ -123,12 +123,15 @@ def _typed(statement: Any, values: dict[str, Any], **types: Any) -> Any:
     return statement.bindparams(*(bindparam(name, type_=types[name]) for name in values))
 
 
-def views_since(connection: Connection, at: datetime, *, at_least: int) -> dict[str, int]:
-    """Views per article in the hours from ``at``, of the articles with at least ``at_least``."""
+def views_since(
+    connection: Connection, at: datetime, *, at_least: int, limit: int | None = None
+) -> dict[str, int]:
+    """Views per article in the hours from ``at``, of the articles with at least ``at_least``
+    (at most ``limit`` of them, any)."""
     statement = text(
         f"SELECT article_id, SUM(views) FROM article_views"
         f"{hour_index(connection, 'ix_article_views_hour')} WHERE hour >= :lo GROUP BY article_id"
-        " HAVING SUM(views) >= :least"
+        " HAVING SUM(views) >= :least" + ("" if limit is None else f" LIMIT {int(limit)}")
     )
     statement = statement.bindparams(
         bindparam("lo", type_=UTCDateTime()), bindparam("least", type_=BigInteger())

@@ -25,7 +25,7 @@ from functools import cached_property
 from typing import Any
 
 import psycopg
-from sqlalchemy import BigInteger, Connection, Engine, Float, Table, bindparam, func, select, text
+from sqlalchemy import BigInteger, Connection, Engine, Float, Table, bindparam, func, select, text, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.dml import Insert
@@ -170,6 +170,14 @@ class _Candidate:
 
 class ViewRepository:
     """Counting views and reading popularity (``retention_days``: how long hourly rows stay)."""
+
+    # Reading the stored sums best first settles a ranking from its head when views are skewed
+    # (as a site's are). When they are flat (a new site, or every article viewed once or twice
+    # since the checkpoint), nearly every article can still enter and the head settles nothing:
+    # past this many rows to read or articles to check, the database ranks the whole window in
+    # one grouped statement instead (on 100k articles, 60k of them viewed since the checkpoint:
+    # 0.8 s by pages, mostly Python; 0.15 s in the database, which releases the GIL).
+    whole_window_after_rows = 4000
 
     def __init__(self, engine: Engine, *, retention_days: int = DEFAULT_RETENTION_DAYS) -> None:
         self.engine = engine
@@ -660,6 +668,8 @@ class ViewRepository:
         )
         page = max(2 * limit, 16)
         while True:
+            if page > self.whole_window_after_rows and window != TRENDING:
+                return _ranked_window(connection, window=window, now=now, at=at, left=left, limit=limit)
             rows = connection.execute(kept.limit(page)).all()
             ids = [row.article_id for row in rows]
             since = buckets.hourly_views(connection, at, None, ids) if ids else {}
@@ -682,11 +692,16 @@ class ViewRepository:
             # An article below the page scores at most last[0] + its views since `at` (a
             # trending score divides them by at least 1): it can enter only with this many.
             floor = best[-1].score(window) - (last[0] if last else 0.0) if len(best) == limit else 0.0
-            rising = buckets.views_since(connection, at, at_least=max(math.ceil(floor), 1))
+            cap = None if window == TRENDING else page + self.whole_window_after_rows + 1
+            rising = buckets.views_since(connection, at, at_least=max(math.ceil(floor), 1), limit=cap)
+            if cap is not None and len(rising) == cap:  # too many to check one by one
+                return _ranked_window(connection, window=window, now=now, at=at, left=left, limit=limit)
             others = [a for a in rising if a not in candidates]
             if full and len(others) > max(limit, 64):
                 page *= 4  # a longer page lowers its last score, and so the articles to check
                 continue
+            if len(others) > self.whole_window_after_rows and window != TRENDING:
+                return _ranked_window(connection, window=window, now=now, at=at, left=left, limit=limit)
             since.update(rising)
             if others:
                 risen = self._risen(connection, window=window, now=now, since=since, left=left, ids=others)
@@ -784,6 +799,44 @@ def _ranked_hours(
         types.append(bindparam("lo", type_=UTCDateTime()))
     rows = connection.execute(statement.bindparams(*types), values)
     return [_Candidate(article_id, int(views), listed_at, 0) for article_id, views, listed_at in rows]
+
+
+def _ranked_window(
+    connection: Connection, *, window: str, now: datetime, at: datetime, left: _Left | None, limit: int
+) -> list[_Candidate]:
+    """The ``limit`` published articles most viewed in ``window``, ranked by the database in one
+    statement: the stored sums as of the checkpoint ``at``, plus the hours since, minus what
+    left the window since (``left``)."""
+    parts = [
+        select(popularity_sums.c.article_id, popularity_sums.c.views).where(
+            popularity_sums.c.window_name == window
+        ),
+        select(article_views.c.article_id, article_views.c.views).where(article_views.c.hour >= at),
+    ]
+    if left is not None and left.hourly:
+        parts.append(
+            select(article_views.c.article_id, -article_views.c.views).where(
+                article_views.c.hour >= left.since, article_views.c.hour < left.until
+            )
+        )
+    elif left is not None:
+        parts.append(
+            select(article_daily.c.article_id, -article_daily.c.views).where(
+                article_daily.c.day >= left.since.date(), article_daily.c.day < left.until.date()
+            )
+        )
+    counts = union_all(*parts).subquery("counts")
+    views = func.sum(counts.c.views)
+    query = (
+        select(counts.c.article_id, views, articles.c.listed_at)
+        .join(articles, articles.c.id == counts.c.article_id)
+        .where(published_by(now))
+        .group_by(counts.c.article_id, articles.c.listed_at)
+        .having(views > 0)
+        .order_by(views.desc(), articles.c.listed_at.desc(), counts.c.article_id.desc())
+        .limit(limit)
+    )
+    return [_Candidate(a, int(total), listed_at, 0) for a, total, listed_at in connection.execute(query)]
 
 
 def _window_views_with_baselines(
