@@ -134,13 +134,14 @@ _linger_seconds = _float("GUNICORN_LINGER_SECONDS", 2.0)
 def post_worker_init(worker):  # type: ignore[no-untyped-def]
     """Load the published index and the catalog as the worker starts: no request waits for them.
 
-    The index holder's ``warm`` loads now, then starts the worker's background loader thread.
+    The index holder's ``warm`` loads now, then starts the worker's background loader thread;
+    the catalog's starts a thread that follows the store's writes, then loads.
     """
     extensions = getattr(getattr(worker, "wsgi", None), "extensions", {})
     for name in ("index_holder", "catalog"):
         if name in extensions:  # what a worker loads later (new index, new catalog) as well
             extensions[name].after_load = gc.freeze
-    for name, method in (("index_holder", "warm"), ("catalog", "current")):
+    for name, method in (("index_holder", "warm"), ("catalog", "warm")):
         if name in extensions:
             try:
                 getattr(extensions[name], method)()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -207,15 +208,18 @@ class CatalogHolder:
     :class:`StoreUnreachable` instead of each waiting for a timeout; then one request tries
     again. :meth:`last` is the catalog held before, for answers marked stale."""
 
-    def __init__(self, store: Store, *, retry_seconds: float = 1.0) -> None:
+    def __init__(self, store: Store, *, retry_seconds: float = 1.0, follow_seconds: float = 1.0) -> None:
         self.store = store
         self.retry_seconds = retry_seconds
+        self.follow_seconds = follow_seconds  # see warm(); 0: requests alone keep it current
         # Called after a whole catalog is read (a gunicorn worker freezes it out of the
         # cyclic garbage collector's passes: gunicorn.conf.py).
         self.after_load: Callable[[], object] | None = None
         self._catalog: Catalog | None = None
         self._lock = threading.Lock()
         self._down_until = 0.0
+        self._follower_pid: int | None = None
+        self._closed = threading.Event()
 
     def last(self) -> Catalog | None:
         """The catalog this worker holds, however old (None before the first read)."""
@@ -239,6 +243,30 @@ class CatalogHolder:
             if catalog is None or catalog.version != version:
                 catalog = self._catalog = self._refresh(catalog)
         return catalog
+
+    def warm(self) -> None:
+        """In a serving process: follow the store in a background thread (every
+        ``follow_seconds``), then read the catalog now.
+
+        Requests still read the store's version and wait for what changed, but after a large
+        write (100k articles imported: ~3 s of reading per worker) the follower has usually
+        caught up before the next request comes, instead of that request and every one
+        queued behind it waiting (seen as a p99 of seconds right after a bulk import)."""
+        if self.follow_seconds > 0 and self._follower_pid != os.getpid():
+            self._follower_pid = os.getpid()
+            threading.Thread(target=self._follow_forever, name="catalog-follower", daemon=True).start()
+        self.current()
+
+    def close(self) -> None:
+        """Stop following the store (before it is disposed of)."""
+        self._closed.set()
+
+    def _follow_forever(self) -> None:
+        while not self._closed.wait(self.follow_seconds):
+            try:
+                self.current()
+            except Exception as error:  # requests meet the same error and report it
+                log.debug("catalog follower: %s", error)
 
     def knows(self, article_id: str) -> bool:
         """Whether ``article_id`` is stored: from the catalog held when it is there, else (it may

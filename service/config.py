@@ -23,6 +23,9 @@ def default_config(instance_path: str) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         # How often each worker looks for a newly published index, in seconds.
         "INDEX_RELOAD_SECONDS": 1.0,
+        # How often each worker's catalog follows the store's writes in the background (0: only
+        # requests do, each reading what changed before it is answered, as they always do).
+        "CATALOG_FOLLOW_SECONDS": 1.0,
         # Hyperparameters of RelatedIndex (keyword arguments), merged over its defaults.
         "INDEX_PARAMS": {},
         # A reindex job whose heartbeat is older than this is taken for dead.

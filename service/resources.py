@@ -33,7 +33,7 @@ def init_app(app: Flask) -> None:
 
     app.extensions.update(
         store=store,
-        catalog=CatalogHolder(store),
+        catalog=CatalogHolder(store, follow_seconds=float(config["CATALOG_FOLLOW_SECONDS"])),
         popularity=Popularity(
             store,
             max_lag_seconds=float(config["POPULAR_MAX_LAG_SECONDS"]),
@@ -57,6 +57,7 @@ def init_app(app: Flask) -> None:
 
 def close_resources(app: Flask) -> None:
     """Stop the app's background reads and close its store's connections."""
+    app.extensions["catalog"].close()
     app.extensions["popularity"].close()
     app.extensions["store"].dispose()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from flask import Flask
@@ -12,6 +13,7 @@ from service.catalog import CatalogHolder
 from service.index_holder import IndexHolder
 from service.recommender.artifacts import POINTER_NAME
 from service.reindex import build_index
+from tests.factories import article
 
 
 def test_holder_loads_each_new_version_and_keeps_the_old_one_when_a_load_fails(seeded: Flask) -> None:
@@ -51,6 +53,24 @@ def test_holders_report_each_load_so_a_worker_can_freeze_it(seeded: Flask) -> No
     assert catalogs.current().summaries and loads[-1] == "catalog"
     catalogs.current()
     assert loads.count("catalog") == 1  # the store did not change: nothing read again
+
+
+def test_a_warm_catalog_follows_the_stores_writes_without_a_request(
+    seeded: Flask, client: FlaskClient, admin: dict[str, str]
+) -> None:
+    catalogs = CatalogHolder(seeded.extensions["store"], follow_seconds=0.05)
+    catalogs.warm()
+    try:
+        before = catalogs.last()
+        assert before is not None and before.get("sleep-9") is None
+        assert client.post("/api/v1/articles", json=[article("sleep", 9)], headers=admin).status_code == 200
+        deadline = time.monotonic() + 5
+        while (held := catalogs.last()) is None or held.get("sleep-9") is None:
+            assert time.monotonic() < deadline, "the follower did not read the new article"
+            time.sleep(0.02)
+        assert held.version > before.version
+    finally:
+        catalogs.close()
 
 
 def test_readyz_reports_the_index_and_a_failed_load(seeded: Flask, client: FlaskClient) -> None:
