@@ -262,9 +262,17 @@ class CatalogHolder:
         self._closed.set()
 
     def _follow_forever(self) -> None:
+        """Read what changed once the store's version stays put for a check: while writes
+        stream in (a bulk import raises it every 1,000 articles), reading the whole catalog
+        after each would cost every idle worker seconds a time for nothing."""
+        seen = None
         while not self._closed.wait(self.follow_seconds):
             try:
-                self.current()
+                version, held = self.store.changes.version(), self._catalog
+                if held is None or held.version != version:
+                    if version == seen or held is None:
+                        self.current()
+                    seen = version
             except Exception as error:  # requests meet the same error and report it
                 log.debug("catalog follower: %s", error)
 
