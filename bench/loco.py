@@ -35,7 +35,7 @@ GRID: dict[str, list[Any]] = {
     "shared_weight": [0.0, 0.3, 0.5, 0.7],
     "shared_neighbours": [10, 20, 40],
     "latent_weight_max": [0.35, 0.5, 0.65],
-    "n_components": [32, 64, 128],
+    "n_components": [32, 48, 64, 128],
     "title_weight": [1.0, 2.0, 3.0, 5.0],
 }
 # What each parameter's gain is measured against: the index before issue 10 (for a parameter
