@@ -74,7 +74,7 @@ def default_config(instance_path: str) -> dict[str, Any]:
         # background once it is half that old.
         "POPULAR_MAX_LAG_SECONDS": 1.8,
         # Workers and replicas sharing MODEL_DIR read each popular list from the store once
-        # between them, in turn, and pass it on in MODEL_DIR/popular (service/shared_lists.py).
+        # between them, in turn, and pass it on in MODEL_DIR/popular/<store> (service/shared_lists.py).
         "SHARE_POPULAR_LISTS": True,
         # Encoded answers each worker keeps (0 turns the cache off), and for how long at most.
         # An answer is also recomputed as soon as anything it was built from changes.

@@ -37,7 +37,7 @@ def init_app(app: Flask) -> None:
         popularity=Popularity(
             store,
             max_lag_seconds=float(config["POPULAR_MAX_LAG_SECONDS"]),
-            shared=SharedLists.in_folder(Path(config["MODEL_DIR"]) / "popular")
+            shared=SharedLists.for_store(Path(config["MODEL_DIR"]), store.engine.url)
             if config["SHARE_POPULAR_LISTS"]
             else None,
         ),

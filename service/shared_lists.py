@@ -6,8 +6,8 @@ once a second. So the process that finds a list due takes the window's lock file
 released by the kernel if the process dies), reads the store and writes the list, with the
 wall-clock moment its read began, to ``<window>.json`` (written beside and renamed into place,
 so readers never see half a file). The others, waiting on the lock meanwhile, take the file.
-One read per window and interval however many workers share the folder (`MODEL_DIR`'s, so the
-replicas that share an index share these too).
+One read per window and interval however many workers share the folder (one per store under
+`MODEL_DIR/popular`, so the replicas that share an index share these too).
 
 Anything wrong with the folder or a file (missing, unreadable, not writable, malformed) only
 means the process reads the store itself, as it would without a folder.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import re
@@ -26,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
+from sqlalchemy import URL
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,13 @@ class SharedLists:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+
+    @classmethod
+    def for_store(cls, model_dir: Path, url: URL) -> SharedLists | None:
+        """The lists of the store at ``url`` in ``model_dir``: a folder per store (its URL's
+        digest, password left out), so that two stores never exchange lists."""
+        key = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()[:16]
+        return cls.in_folder(model_dir / "popular" / key)
 
     @classmethod
     def in_folder(cls, folder: Path) -> SharedLists | None:

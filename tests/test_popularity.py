@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import make_url
 
 from service.popularity import Popularity
 from service.shared_lists import SharedLists
@@ -165,3 +166,13 @@ def test_an_unusable_folder_leaves_each_worker_reading_the_store(
     assert first.top("7d", NOW).rows == (("a", 2),)
     assert second.top("7d", NOW).rows == (("b", 3),)
     assert views.reads == 2 and "could not share the popular list 7d" in caplog.text
+
+
+def test_each_store_has_its_own_folder(tmp_path: Path) -> None:
+    one = SharedLists.for_store(tmp_path, make_url("postgresql+psycopg://app:secret@db/site"))
+    same = SharedLists.for_store(tmp_path, make_url("postgresql+psycopg://app:other@db/site"))
+    other = SharedLists.for_store(tmp_path, make_url("postgresql+psycopg://app:secret@db/staging"))
+    assert one is not None and same is not None and other is not None
+    assert one.folder == same.folder != other.folder
+    assert one.folder.parent == tmp_path / "popular" and one.folder.is_dir()
+    assert "secret" not in str(one.folder)
