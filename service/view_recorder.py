@@ -59,7 +59,10 @@ class RollupTrigger:
     def _run(self, now: datetime) -> None:
         try:
             report = self.store.rollup.run(now)
-            log.info(
+            # Every worker checks; the first to take the writer lock rolls up, the others find
+            # nothing left to do and say so quietly.
+            log.log(
+                logging.INFO if report.advanced else logging.DEBUG,
                 "views rolled up to %s: %d days, %d hourly rows pruned",
                 report.checkpoint,
                 report.days_rolled,

@@ -3,6 +3,7 @@ the hourly rollup and its pruning, and the admin statistics built on them."""
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from sqlalchemy import String, cast, column, func, inspect, select, table
 from service.bots import BotDetector, is_bot, is_prefetch
 from service.store import Store, ViewBatch
 from service.store.schema import article_views, article_visitors, bot_hits, metadata
+from service.view_recorder import RollupTrigger
 from service.windows import WINDOWS, floor_hour, midnight, trending_score, window_start
 from tests.factories import corpus
 
@@ -565,3 +567,18 @@ def _no_background_rollup(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Rollups run where the tests say, not from the view writer."""
     monkeypatch.setattr("service.view_recorder.RollupTrigger.poke", lambda self, now=None: None)
     yield
+
+
+def test_only_the_worker_that_rolls_up_says_so(stored: Store, caplog: pytest.LogCaptureFixture) -> None:
+    """Workers whose triggers found the same hour due run one after the other (the writer
+    lock): the first rolls up and logs it at INFO, the next finds nothing left, DEBUG only."""
+    add_history(stored, [("sleep-1", datetime.now(UTC) - timedelta(hours=3), 2)])
+    caplog.set_level(logging.DEBUG, logger="service.view_recorder")
+    now = datetime.now(UTC)
+    assert stored.rollup.due(now)
+    for trigger in (RollupTrigger(stored), RollupTrigger(stored)):
+        trigger._running.acquire()  # as poke() does before it starts the run's thread
+        trigger._run(now)
+    said = [r.levelno for r in caplog.records if "rolled up" in r.getMessage()]
+    assert said == [logging.INFO, logging.DEBUG]
+    assert not stored.rollup.due(now)
