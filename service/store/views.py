@@ -666,10 +666,17 @@ class ViewRepository:
                 popularity_sums.c.article_id.desc(),
             )
         )
+        # Past this many rows or articles to check, the database ranks the whole window (not
+        # trending, whose score it does not compute).
+        most = math.inf if window == TRENDING else self.whole_window_after_rows
+
+        def whole_window() -> list[_Candidate]:
+            return _ranked_window(connection, window=window, now=now, at=at, left=left, limit=limit)
+
         page = max(2 * limit, 16)
         while True:
-            if page > self.whole_window_after_rows and window != TRENDING:
-                return _ranked_window(connection, window=window, now=now, at=at, left=left, limit=limit)
+            if page > most:
+                return whole_window()
             rows = connection.execute(kept.limit(page)).all()
             ids = [row.article_id for row in rows]
             since = buckets.hourly_views(connection, at, None, ids) if ids else {}
@@ -692,16 +699,16 @@ class ViewRepository:
             # An article below the page scores at most last[0] + its views since `at` (a
             # trending score divides them by at least 1): it can enter only with this many.
             floor = best[-1].score(window) - (last[0] if last else 0.0) if len(best) == limit else 0.0
-            cap = None if window == TRENDING else page + self.whole_window_after_rows + 1
+            cap = None if most == math.inf else page + int(most) + 1
             rising = buckets.views_since(connection, at, at_least=max(math.ceil(floor), 1), limit=cap)
-            if cap is not None and len(rising) == cap:  # too many to check one by one
-                return _ranked_window(connection, window=window, now=now, at=at, left=left, limit=limit)
+            if len(rising) == cap:  # too many to check one by one
+                return whole_window()
             others = [a for a in rising if a not in candidates]
             if full and len(others) > max(limit, 64):
                 page *= 4  # a longer page lowers its last score, and so the articles to check
                 continue
-            if len(others) > self.whole_window_after_rows and window != TRENDING:
-                return _ranked_window(connection, window=window, now=now, at=at, left=left, limit=limit)
+            if len(others) > most:
+                return whole_window()
             since.update(rising)
             if others:
                 risen = self._risen(connection, window=window, now=now, since=since, left=left, ids=others)
