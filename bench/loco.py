@@ -21,11 +21,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench import corpora
 from bench.metrics import precision_at_k, query_rows, served_neighbours
 from service.recommender import RelatedIndex
+from service.recommender.embeddings import DocumentEmbeddings, EmbeddingCache
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# Sentence embeddings of each corpus, computed once (an hour of CPU for all of them).
+EMBEDDINGS_CACHE = Path(__file__).resolve().parent / ".cache" / "embeddings"
+# The service's default cap (EMBEDDING_MAX_DOCUMENTS): above it a build goes without.
+EMBEDDING_MAX_DOCUMENTS = 20_000
 
 # The values tried per parameter; each list holds the default and the REFERENCE value.
 GRID: dict[str, list[Any]] = {
@@ -37,6 +44,8 @@ GRID: dict[str, list[Any]] = {
     "latent_weight_max": [0.35, 0.5, 0.65],
     "n_components": [32, 48, 64, 128],
     "title_weight": [1.0, 2.0, 3.0, 5.0],
+    # Only with RELATED_EMBEDDINGS on (0.0: on, but not blended; the index default is 0.2).
+    "embedding_weight": [0.0, 0.1, 0.2, 0.35],
 }
 # What each parameter's gain is measured against: the index before issue 10 (for a parameter
 # that only exists with another one on, such as bm25_b, the default).
@@ -49,7 +58,14 @@ REFERENCE: dict[str, Any] = {
     "shared_weight": 0.0,
     "latent_weight_max": 0.35,
     "title_weight": 3.0,
+    "embedding_weight": 0.0,
 }
+
+
+def corpus_embeddings(corpus: corpora.Corpus) -> np.ndarray | None:
+    """The corpus's sentence embeddings as a service build would blend them (None above the cap)."""
+    cache = EmbeddingCache(EMBEDDINGS_CACHE / f"{corpus.name}.npz")
+    return DocumentEmbeddings(cache, max_documents=EMBEDDING_MAX_DOCUMENTS)(corpus.documents)
 
 
 def _key(name: str, params: dict[str, Any]) -> str:
@@ -59,8 +75,9 @@ def _key(name: str, params: dict[str, Any]) -> str:
 def score(corpus: corpora.Corpus, params: dict[str, Any], *, n_jobs: int = 2) -> dict[str, float]:
     """precision@5 as served of an index with ``params`` (the others at their defaults)."""
     rows = query_rows(len(corpus.documents))
+    embeddings = corpus_embeddings(corpus) if "embedding_weight" in params else None
     started = time.perf_counter()
-    index = RelatedIndex(n_jobs=n_jobs, **params).fit(corpus.documents)
+    index = RelatedIndex(n_jobs=n_jobs, **params).fit(corpus.documents, embeddings=embeddings)
     return {
         "precision": precision_at_k(corpus, rows, served_neighbours(index, rows)),
         "build_s": time.perf_counter() - started,
@@ -86,6 +103,10 @@ def collect(
                 params = {} if value == defaults.get(parameter) else {parameter: value}
                 if parameter == "bm25_b" and defaults["term_frequency"] != "bm25":
                     params["term_frequency"] = "bm25"
+                if parameter == "embedding_weight":  # the embeddings are used only when asked for
+                    corpus = corpus or corpora.load(name)
+                    fits = len(corpus.documents) <= EMBEDDING_MAX_DOCUMENTS
+                    params = {parameter: value} if fits else {}
                 key = _key(name, params)
                 if key not in done:
                     corpus = corpus or corpora.load(name)

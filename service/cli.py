@@ -22,7 +22,13 @@ from service.evaluation import evaluate_corpus
 from service.importer import parse_records
 from service.recommender.artifacts import ArtifactError
 from service.recommender.neighbours import ProgressCallback
-from service.reindex import ReindexBusy, get_reindexer, published_fingerprint
+from service.reindex import (
+    Embed,
+    ReindexBusy,
+    embeddings_from_config,
+    get_reindexer,
+    published_fingerprint,
+)
 from service.resources import get_store
 
 
@@ -72,11 +78,12 @@ def import_corpus_command(path: Path, skip_invalid: bool) -> None:
     )
 
 
-def _published_fingerprint(model_dir: Path) -> str | None:
+def _published_fingerprint(model_dir: Path, embed: Embed | None) -> str | None:
     """The published index's corpus fingerprint; ``None`` when there is none or it cannot be
-    used here (unreadable, failing its checksum, from another scikit-learn version): rebuild."""
+    used here (unreadable, failing its checksum, from another scikit-learn version, built
+    without the embeddings now turned on): rebuild."""
     try:
-        return published_fingerprint(model_dir)
+        return published_fingerprint(model_dir, embed)
     except ArtifactError as error:
         click.echo(f"the published index cannot be used, rebuilding it: {error}", err=True)
         return None
@@ -103,7 +110,8 @@ def reindex_command(if_changed: bool, job_id: str | None) -> None:
         except LookupError as error:
             _fail(str(error))
     else:
-        if if_changed and _published_fingerprint(reindexer.model_dir) == get_store().articles.fingerprint():
+        published = _published_fingerprint(reindexer.model_dir, reindexer.embed) if if_changed else None
+        if published is not None and published == get_store().articles.fingerprint():
             click.echo("index is up to date with the store; nothing to do")
             return
         try:
@@ -132,7 +140,11 @@ def evaluate_command(path: Path, k: int) -> None:
     with tempfile.TemporaryDirectory(prefix="related-evaluate-") as workdir:
         try:
             report = evaluate_corpus(
-                path, k=k, workdir=Path(workdir), params=dict(current_app.config["INDEX_PARAMS"])
+                path,
+                k=k,
+                workdir=Path(workdir),
+                params=dict(current_app.config["INDEX_PARAMS"]),
+                embed=embeddings_from_config(current_app.config, Path(workdir)),
             )
         except CorpusError as error:
             _fail(str(error))

@@ -28,6 +28,11 @@ def default_config(instance_path: str) -> dict[str, Any]:
         "CATALOG_FOLLOW_SECONDS": 1.0,
         # Hyperparameters of RelatedIndex (keyword arguments), merged over its defaults.
         "INDEX_PARAMS": {},
+        # Blend sentence embeddings into the related lists (needs requirements-embeddings.txt;
+        # service/recommender/embeddings.py), for corpora of at most EMBEDDING_MAX_DOCUMENTS
+        # articles (embedding runs at ~45 articles a second on 2 cores; vectors are cached).
+        "EMBEDDINGS": False,
+        "EMBEDDING_MAX_DOCUMENTS": 20_000,
         # A reindex job whose heartbeat is older than this is taken for dead.
         "REINDEX_STALE_SECONDS": 60.0,
         "REINDEX_HEARTBEAT_SECONDS": 5.0,

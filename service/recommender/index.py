@@ -20,6 +20,7 @@ from service.recommender.neighbours import (
     candidate_products,
     duplicate_groups,
     neighbour_graph,
+    rerank_by_vectors,
     rerank_shared,
     top_k_rows,
     top_neighbours,
@@ -104,6 +105,12 @@ class RelatedIndex:
     ``latent_weight_max``) from how much of the corpus the components explain
     (``latent_weight_`` after fitting).
 
+    Given sentence embeddings of the documents (``fit(..., embeddings=)``, optional: see
+    :mod:`~service.recommender.embeddings`), the candidates are then re-ranked by
+    ``(1 - e) · score + e · embedding cosine`` (``e`` = ``embedding_weight``; recorded as
+    ``embedding_weight_``, 0 when fitted without). An article that is not indexed yet is
+    ranked without them.
+
     Shared nearest neighbours then re-rank the candidates by ``(1 - s) · score + s · cosine of
     the two articles' neighbour lists`` (their ``shared_neighbours`` best, ``s`` =
     ``shared_weight``; 0 turns it off): an article near the same articles as this one is more
@@ -136,6 +143,7 @@ class RelatedIndex:
         latent_sample: int = 20_000,
         shared_neighbours: int = 20,
         shared_weight: float = 0.5,
+        embedding_weight: float = 0.2,
         random_state: int = 0,
         query_terms: int | None = 12,
         candidate_max_df: float = 0.02,
@@ -161,6 +169,7 @@ class RelatedIndex:
         self.latent_sample = latent_sample
         self.shared_neighbours = shared_neighbours
         self.shared_weight = shared_weight
+        self.embedding_weight = embedding_weight
         self.random_state = random_state
         self.query_terms = query_terms
         self.candidate_max_df = candidate_max_df
@@ -173,7 +182,8 @@ class RelatedIndex:
     _PARAMS = (
         "title_weight", "term_frequency", "bm25_k1", "bm25_b", "label_weight", "min_df", "max_df",
         "max_features", "stop_words", "n_neighbors", "n_components", "latent_weight",
-        "latent_weight_max", "latent_sample", "shared_neighbours", "shared_weight", "random_state",
+        "latent_weight_max", "latent_sample", "shared_neighbours", "shared_weight", "embedding_weight",
+        "random_state",
         "query_terms", "candidate_max_df", "pool", "exact_below", "duplicate_threshold",
         "block_size", "n_jobs",
     )  # fmt: skip
@@ -184,8 +194,16 @@ class RelatedIndex:
 
     # -- fitting ---------------------------------------------------------------------------
 
-    def fit(self, documents: Sequence[Document], progress: ProgressCallback | None = None) -> RelatedIndex:
-        """Vectorize ``documents`` and precompute every document's top neighbours."""
+    def fit(
+        self,
+        documents: Sequence[Document],
+        progress: ProgressCallback | None = None,
+        embeddings: np.ndarray | None = None,
+    ) -> RelatedIndex:
+        """Vectorize ``documents`` and precompute every document's top neighbours;
+        ``embeddings`` (optional): one L2-normalised vector per document."""
+        if embeddings is not None and len(embeddings) != len(documents):
+            raise ValueError(f"{len(embeddings)} embeddings for {len(documents)} documents")
         self.ids_ = [document.id for document in documents]
         self.content_hashes_ = [document.content_hash() for document in documents]
         self.text_vectorizer_, text_block = self._fit_text(documents)
@@ -207,6 +225,12 @@ class RelatedIndex:
             candidate_max_df=self.candidate_max_df,
             pool=self.pool,
         )
+        self.embedding_weight_ = self.embedding_weight if embeddings is not None else 0.0
+        if self.embedding_weight_ > 0:
+            assert embeddings is not None
+            self.neighbours_, self.scores_, self.cosines_ = rerank_by_vectors(
+                self.neighbours_, self.scores_, self.cosines_, embeddings, self.embedding_weight_
+            )
         self.graph_ = None
         if self.shared_neighbours > 0 and self.shared_weight > 0:
             self.graph_ = neighbour_graph(self.neighbours_, self.scores_, self.shared_neighbours)

@@ -342,7 +342,8 @@ def candidate_products(queries: sp.csr_matrix, rows: sp.csr_matrix, columns: np.
 def blend_shared(
     columns: np.ndarray, scores: np.ndarray, cosines: np.ndarray, shared: np.ndarray, weight: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Re-rank by ``(1 - weight) · score + weight · shared-neighbour cosine``, best first."""
+    """Re-rank by ``(1 - weight) · score + weight · shared``, best first (``shared``: a
+    similarity per candidate, such as the shared-neighbour or the embedding cosine)."""
     valid = columns >= 0
     blended = np.where(valid, (1.0 - weight) * scores + weight * shared, 0.0).astype(np.float32)
     order = np.argsort(-blended, axis=1, kind="stable")
@@ -354,6 +355,29 @@ def blend_shared(
     blended[empty] = 0.0
     cosines[empty] = 0.0
     return columns, blended, cosines
+
+
+def rerank_by_vectors(
+    neighbours: np.ndarray,
+    scores: np.ndarray,
+    cosines: np.ndarray,
+    vectors: np.ndarray,
+    weight: float,
+    *,
+    block_size: int = 4096,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every row's candidates re-ranked by :func:`blend_shared` with the cosine of their
+    L2-normalised ``vectors`` (one per row, such as sentence embeddings)."""
+    neighbours, scores, cosines = neighbours.copy(), scores.copy(), cosines.copy()
+    for start in range(0, neighbours.shape[0], block_size):
+        stop = min(start + block_size, neighbours.shape[0])
+        columns = neighbours[start:stop]
+        candidates = vectors[np.where(columns >= 0, columns, 0)]
+        similarity = np.einsum("bd,bcd->bc", vectors[start:stop], candidates)
+        neighbours[start:stop], scores[start:stop], cosines[start:stop] = blend_shared(
+            columns, scores[start:stop], cosines[start:stop], similarity, weight
+        )
+    return neighbours, scores, cosines
 
 
 def rerank_shared(
