@@ -20,7 +20,7 @@ from service.bots import BotDetector, is_bot, is_prefetch
 from service.store import Store, ViewBatch
 from service.store.schema import article_views, article_visitors, bot_hits, metadata
 from service.view_recorder import RollupTrigger
-from service.windows import WINDOWS, floor_hour, midnight, trending_score, window_start
+from service.windows import TRENDING_HOURS, WINDOWS, floor_hour, midnight, trending_score, window_start
 from tests.factories import corpus
 
 NOW = datetime(2026, 3, 10, 15, 30, tzinfo=UTC)
@@ -302,12 +302,16 @@ def add_history(store: Store, events: list[tuple[str, datetime, int]]) -> None:
 
 def favourite_and_riser(now: datetime) -> list[tuple[str, datetime, int]]:
     """``sleep-1``: a perennial favourite, 100 views a day for weeks and 25 in the last 6 hours
-    (its usual rate); ``running-2``: 3 views a day, then 10 in the last 6 hours."""
+    (its usual rate); ``running-2``: 3 views a day, then 10 in the last 6 hours. The daily
+    history stops where the last 6 hours begin (yesterday evening, when ``now`` is just after
+    midnight)."""
     events = []
+    recent = floor_hour(now) - timedelta(hours=TRENDING_HOURS)
     for days_ago in range(1, 22):
         day = midnight(now.date() - timedelta(days=days_ago))
         events += [("sleep-1", day + timedelta(hours=hour), 25) for hour in (3, 9, 15, 21)]
         events.append(("running-2", day + timedelta(hours=12), 3))
+    events = [event for event in events if event[1] < recent]
     events += [("sleep-1", floor_hour(now) - timedelta(hours=h), 5) for h in range(5)]
     events += [("running-2", floor_hour(now) - timedelta(hours=h), 2) for h in range(5)]
     return events

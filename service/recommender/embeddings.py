@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 
 MODEL_ID = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
-# The model reads at most this many word pieces of each article (it was trained on 128; 256
-# doubles the cost for no measured gain).
+# The model reads at most this many word pieces of each article: the length it was trained
+# on (its limit of 256 doubles the cost).
 MAX_TOKENS = 128
 # Characters of text handed to the tokenizer: comfortably more than MAX_TOKENS word pieces.
 MAX_CHARACTERS = 2000
