@@ -181,9 +181,7 @@ def test_turning_embeddings_on_rebuilds_with_them_and_caches_the_vectors(
     cached = EmbeddingCache(tmp_path / "models" / "embeddings" / "all-MiniLM-L6-v2.npz").read()
     assert len(cached) == 12
     assert "nothing to do" in last_line(on.invoke(args=["reindex", "--if-changed"]).output)
-    with on.app.app_context():
-        published = on.app.extensions["index_holder"].current()
-    assert published is not None and published.index.embedding_weight_ == 0.2
+    assert on.app.test_client().get("/readyz").json["index"]["embedding_weight"] == 0.2
 
 
 def test_embeddings_on_without_the_model_installed_is_refused_at_start(

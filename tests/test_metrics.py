@@ -229,6 +229,10 @@ def test_readyz_lists_what_is_not_ready(
     assert wait_for_reindex(client, admin)["state"] == "succeeded"
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json["problems"] == []
+    index = ready.json["index"]
+    assert index["articles"] == len(corpus())
+    assert index["embedding_weight"] == 0.0  # built without the optional embeddings
+    assert 0.0 <= index["latent_weight"] <= 0.5
 
 
 def test_metrics_can_be_turned_off(make_app: Callable[..., Flask]) -> None:
