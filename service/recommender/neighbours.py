@@ -357,45 +357,51 @@ def blend_shared(
     return columns, blended, cosines
 
 
-def rerank_by_vectors(
+# The similarity of rows ``start:stop`` to each of their candidate ``columns``.
+CandidateSimilarity = Callable[[int, int, np.ndarray], np.ndarray]
+
+
+def rerank_in_blocks(
     neighbours: np.ndarray,
     scores: np.ndarray,
     cosines: np.ndarray,
-    vectors: np.ndarray,
+    similarity: CandidateSimilarity,
     weight: float,
     *,
     block_size: int = 4096,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every row's candidates re-ranked by :func:`blend_shared` with the cosine of their
-    L2-normalised ``vectors`` (one per row, such as sentence embeddings)."""
+    """Every row's candidates re-ranked by :func:`blend_shared` with ``similarity``, a block of
+    rows at a time (the inputs are not changed)."""
     neighbours, scores, cosines = neighbours.copy(), scores.copy(), cosines.copy()
     for start in range(0, neighbours.shape[0], block_size):
         stop = min(start + block_size, neighbours.shape[0])
-        columns = neighbours[start:stop]
-        candidates = vectors[np.where(columns >= 0, columns, 0)]
-        similarity = np.einsum("bd,bcd->bc", vectors[start:stop], candidates)
+        other = similarity(start, stop, neighbours[start:stop])
         neighbours[start:stop], scores[start:stop], cosines[start:stop] = blend_shared(
-            columns, scores[start:stop], cosines[start:stop], similarity, weight
+            neighbours[start:stop], scores[start:stop], cosines[start:stop], other, weight
         )
     return neighbours, scores, cosines
+
+
+def rerank_by_vectors(
+    neighbours: np.ndarray, scores: np.ndarray, cosines: np.ndarray, vectors: np.ndarray, weight: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidates re-ranked with the cosine of their L2-normalised ``vectors`` (one per row,
+    such as sentence embeddings)."""
+
+    def cosine(start: int, stop: int, columns: np.ndarray) -> np.ndarray:
+        candidates = vectors[np.where(columns >= 0, columns, 0)]
+        return np.einsum("bd,bcd->bc", vectors[start:stop], candidates)
+
+    return rerank_in_blocks(neighbours, scores, cosines, cosine, weight)
 
 
 def rerank_shared(
-    neighbours: np.ndarray,
-    scores: np.ndarray,
-    cosines: np.ndarray,
-    graph: sp.csr_matrix,
-    weight: float,
-    *,
-    block_size: int = 4096,
+    neighbours: np.ndarray, scores: np.ndarray, cosines: np.ndarray, graph: sp.csr_matrix, weight: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every row's candidates re-ranked by :func:`blend_shared` with their shared neighbours."""
-    neighbours, scores, cosines = neighbours.copy(), scores.copy(), cosines.copy()
+    """Candidates re-ranked with their shared neighbours (rows of ``graph``)."""
     transposed = graph.T.tocsr()
-    for start in range(0, neighbours.shape[0], block_size):
-        stop = min(start + block_size, neighbours.shape[0])
-        shared = pair_products(graph[start:stop], transposed, neighbours[start:stop])
-        neighbours[start:stop], scores[start:stop], cosines[start:stop] = blend_shared(
-            neighbours[start:stop], scores[start:stop], cosines[start:stop], shared, weight
-        )
-    return neighbours, scores, cosines
+
+    def shared(start: int, stop: int, columns: np.ndarray) -> np.ndarray:
+        return pair_products(graph[start:stop], transposed, columns)
+
+    return rerank_in_blocks(neighbours, scores, cosines, shared, weight)
