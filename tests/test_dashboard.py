@@ -498,7 +498,11 @@ def test_dashboard_shows_figures_charts_and_tables_with_data(tab: Tab, server: S
     expect(related).to_contain_text("Related Posts")
     expect(related.locator("td").nth(1)).to_have_text(number(ctr["totals"]["related"]["clicks"]))
 
-    expect(page.locator("#index-version")).to_have_text(admin_get(server, "/readyz")["index"]["version"])
+    index = admin_get(server, "/readyz")["index"]
+    expect(page.locator("#index-version")).to_have_text(index["version"])
+    expect(page.locator("#index-articles")).to_have_text(number(index["articles"]))
+    ranking = re.compile(r"^TF-IDF( \+ latent 0\.\d\d)? · no embeddings$")
+    expect(page.locator("#index-ranking")).to_have_text(ranking)
     expect(page.locator("#job-state")).to_have_attribute("data-state", "succeeded")
     expect(page.locator("#last-updated")).to_contain_text("Updated")
     chart.locator(".u-over").hover()  # the live legend shows the day under the pointer

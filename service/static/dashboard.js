@@ -70,6 +70,8 @@
     readyBadge: $("ready-badge"),
     indexVersion: $("index-version"),
     indexBuilt: $("index-built"),
+    indexArticles: $("index-articles"),
+    indexRanking: $("index-ranking"),
     indexStore: $("index-store"),
     indexProblems: $("index-problems"),
     jobEmpty: $("job-empty"),
@@ -904,6 +906,14 @@
     }
   }
 
+  /** How the index ranks, e.g. "TF-IDF + latent 0.42 + embeddings 0.2". */
+  function rankingText(index) {
+    const parts = ["TF-IDF"];
+    if (index.latent_weight > 0) parts.push(`latent ${index.latent_weight.toFixed(2)}`);
+    if (index.embedding_weight > 0) return [...parts, `embeddings ${index.embedding_weight}`].join(" + ");
+    return `${parts.join(" + ")} · no embeddings`;
+  }
+
   function renderIndex(ready) {
     if (!ready) return;
     const index = ready.index;
@@ -911,6 +921,9 @@
     else setBadge(el.readyBadge, "Not ready", index ? "warning" : "danger");
     el.indexVersion.textContent = index ? index.version : "No index yet";
     setInstant(el.indexBuilt, index && index.built_at, index ? "—" : "Rebuild to create one");
+    // An older server's /readyz has neither (the dashboard may be newer than the service).
+    el.indexArticles.textContent = index && index.articles != null ? index.articles.toLocaleString("en") : "—";
+    el.indexRanking.textContent = index && index.embedding_weight != null ? rankingText(index) : "—";
     el.indexStore.textContent = ready.store === "ok" ? "Answering" : "Unavailable";
     const problems = [...(ready.problems || [])];
     if (ready.index_error && !problems.some((problem) => problem.includes(ready.index_error))) {
