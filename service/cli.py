@@ -80,8 +80,8 @@ def import_corpus_command(path: Path, skip_invalid: bool) -> None:
 
 def _published_fingerprint(model_dir: Path, embed: Embed | None) -> str | None:
     """The published index's corpus fingerprint; ``None`` when there is none or it cannot be
-    used here (unreadable, failing its checksum, from another scikit-learn version, built
-    without the embeddings now turned on): rebuild."""
+    used here (unreadable, failing its checksum, from another scikit-learn version, built with
+    or without the embeddings now turned off or on): rebuild."""
     try:
         return published_fingerprint(model_dir, embed)
     except ArtifactError as error:

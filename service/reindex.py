@@ -202,15 +202,20 @@ def _forget_overlay(store: Store, replaced: dict[str, Any], grace: timedelta) ->
 
 def published_fingerprint(model_dir: Path, embed: Embed | None = None) -> str | None:
     """The corpus fingerprint of the published index, or ``None`` when there is none, or when
-    it was built without the embeddings that ``embed`` would now blend in (rebuild)."""
+    it was built with embeddings and ``embed`` would now build without, or the other way round
+    (either way: rebuild)."""
     pointer = read_pointer(model_dir)
     if pointer is None:
         return None
     artifact = load_artifact(model_dir, pointer)
-    wanted = isinstance(embed, DocumentEmbeddings) and artifact.articles <= embed.max_documents
-    if wanted and getattr(artifact.index, "embedding_weight_", 0.0) <= 0:
-        return None
-    return artifact.fingerprint
+    index = artifact.index
+    built_with = getattr(index, "embedding_weight_", 0.0) > 0
+    wanted = (
+        isinstance(embed, DocumentEmbeddings)
+        and artifact.articles <= embed.max_documents
+        and getattr(index, "embedding_weight", 0.0) > 0
+    )
+    return artifact.fingerprint if built_with == wanted else None
 
 
 class ReindexBusy(RuntimeError):

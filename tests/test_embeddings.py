@@ -167,7 +167,7 @@ def cli_runner(tmp_path: Path) -> Iterator[Callable[[bool], FlaskCliRunner]]:
         close_resources(app)
 
 
-def test_turning_embeddings_on_rebuilds_with_them_and_caches_the_vectors(
+def test_turning_embeddings_on_or_off_rebuilds_and_the_vectors_are_cached(
     cli_runner: Callable[[bool], FlaskCliRunner], tmp_path: Path
 ) -> None:
     require_model()
@@ -182,6 +182,9 @@ def test_turning_embeddings_on_rebuilds_with_them_and_caches_the_vectors(
     assert len(cached) == 12
     assert "nothing to do" in last_line(on.invoke(args=["reindex", "--if-changed"]).output)
     assert on.app.test_client().get("/readyz").json["index"]["embedding_weight"] == 0.2
+    off_again = cli_runner(False)
+    assert "with 12 articles" in last_line(off_again.invoke(args=["reindex", "--if-changed"]).output)
+    assert off_again.app.test_client().get("/readyz").json["index"]["embedding_weight"] == 0.0
 
 
 def test_embeddings_on_without_the_model_installed_is_refused_at_start(
