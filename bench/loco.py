@@ -29,7 +29,7 @@ from service.recommender import RelatedIndex
 from service.recommender.embeddings import DocumentEmbeddings, EmbeddingCache
 
 RESULTS = Path(__file__).resolve().parent / "results"
-# Sentence embeddings of each corpus, computed once (an hour of CPU for all of them).
+# Sentence embeddings of each corpus, computed once (~15 minutes on 2 cores for the eight under the cap).
 EMBEDDINGS_CACHE = Path(__file__).resolve().parent / ".cache" / "embeddings"
 # The service's default cap (EMBEDDING_MAX_DOCUMENTS): above it a build goes without.
 EMBEDDING_MAX_DOCUMENTS = 20_000
