@@ -175,7 +175,7 @@ def test_a_damaged_artifact_is_refused_the_previous_index_serves_and_a_reindex_r
     # Acknowledged while the published index is broken: it must be in the repaired index.
     assert client.put("/api/v1/articles/sleep-9", json=article("sleep", 9), headers=ADMIN).status_code == 201
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json["index"] == before["index"]
+    assert ready.status_code == 200 and ready.json["index"].items() >= before["index"].items()
     assert reason in ready.json["index_error"] and broken.file in ready.json["index_error"]
     logged = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert any(reason in message and broken.file in message for message in logged), caplog.text
