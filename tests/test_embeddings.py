@@ -20,6 +20,7 @@ from service.recommender.embeddings import (
     EmbeddingCache,
     SentenceEmbedder,
     embedding_text,
+    text_digest,
 )
 from service.recommender.neighbours import rerank_by_vectors
 from service.resources import close_resources
@@ -100,7 +101,7 @@ class CountingEmbedder(SentenceEmbedder):
         )
 
 
-def test_a_rebuild_embeds_only_new_and_changed_articles(tmp_path: Path) -> None:
+def test_a_rebuild_embeds_only_new_and_edited_articles(tmp_path: Path) -> None:
     cache = EmbeddingCache(tmp_path / "cache" / "model.npz")
     embedder = CountingEmbedder()
     embed = DocumentEmbeddings(cache, embedder=embedder)
@@ -114,7 +115,13 @@ def test_a_rebuild_embeds_only_new_and_changed_articles(tmp_path: Path) -> None:
     assert again is not None
     assert embedder.embedded == [embedding_text(second[1]), embedding_text(second[2])]
     np.testing.assert_array_equal(again[0], vectors[1])  # "b" came from the cache
-    assert set(cache.read()) == {document.content_hash() for document in second}  # the old "a" is gone
+    assert set(cache.read()) == {text_digest(embedding_text(d)) for d in second}  # the old "a" is gone
+    embedder.embedded.clear()
+    retagged = [Document("b", "Beta", "two", tags=("new",), category="Other"), second[1]]
+    third = embed(retagged)  # the model does not read tags: nothing to embed; "c" is dropped
+    assert third is not None and embedder.embedded == []
+    np.testing.assert_array_equal(third[0], vectors[1])
+    assert len(cache.read()) == 2
 
 
 def test_above_the_cap_a_build_goes_without_embeddings(tmp_path: Path) -> None:

@@ -7,11 +7,12 @@ by ``(1 - w) · score + w · embedding cosine`` (``embedding_weight``). It is of
 for (``RELATED_EMBEDDINGS=true``) and needs ``requirements-embeddings.txt`` (PyTorch, CPU).
 
 Embedding is the slow part (~45 articles a second on 2 cores), so vectors are kept in a cache
-keyed by each article's content hash: a rebuild embeds only new and changed articles.
+keyed by a digest of the text embedded: a rebuild embeds only new and edited articles.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
@@ -42,6 +43,12 @@ class EmbeddingsUnavailable(RuntimeError):
 def embedding_text(document: Document) -> str:
     """What the model reads of an article: its title and the start of its plain-text body."""
     return f"{document.title}\n{strip_html(document.body)}"[:MAX_CHARACTERS]
+
+
+def text_digest(text: str) -> str:
+    """The cache key of a text: an edit of tags or category, which the model does not read,
+    does not embed the article again."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
 
 
 class SentenceEmbedder:
@@ -88,7 +95,7 @@ class SentenceEmbedder:
 
 
 class EmbeddingCache:
-    """Vectors by content hash in one ``.npz`` file; what a build no longer needs is dropped."""
+    """Vectors by text digest in one ``.npz`` file; what a build no longer needs is dropped."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -142,16 +149,17 @@ class DocumentEmbeddings:
                 self.max_documents,
             )
             return None
-        hashes = [document.content_hash() for document in documents]
+        texts = [embedding_text(document) for document in documents]
+        hashes = [text_digest(text) for text in texts]
         known = self.cache.read() if self.cache is not None else {}
         missing = [row for row, digest in enumerate(hashes) if digest not in known]
-        fresh = self.embedder.encode([embedding_text(documents[row]) for row in missing])
+        fresh = self.embedder.encode([texts[row] for row in missing])
         vectors = np.zeros((len(documents), DIMENSIONS), np.float32)
         for row, digest in enumerate(hashes):
             if digest in known:
                 vectors[row] = known[digest]
         vectors[missing] = fresh
         log.info("embedded %d articles (%d from the cache)", len(missing), len(documents) - len(missing))
-        if self.cache is not None and missing:
+        if self.cache is not None and (missing or set(known) != set(hashes)):  # new, or some gone
             self.cache.write(hashes, vectors)
         return vectors
