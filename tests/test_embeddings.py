@@ -55,7 +55,7 @@ def test_rerank_by_vectors_blends_the_vector_cosine_into_the_order() -> None:
 
 
 def _tied_documents() -> list[Document]:
-    """ "query" shares as much text with "left" as with "right"; the rest is filler."""
+    """The article "query" shares as much text with "left" as with "right"; the rest is filler."""
     filler = [Document(f"other-{n}", f"Filler {n}", f"pebble{n} gravel{n} sand{n}") for n in range(30)]
     return [
         Document("query", "Orchard apples", "apple orchard harvest"),
