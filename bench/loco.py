@@ -26,13 +26,11 @@ import numpy as np
 from bench import corpora
 from bench.metrics import precision_at_k, query_rows, served_neighbours
 from service.recommender import RelatedIndex
-from service.recommender.embeddings import DocumentEmbeddings, EmbeddingCache
+from service.recommender.embeddings import MAX_DOCUMENTS, DocumentEmbeddings, EmbeddingCache
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # Sentence embeddings of each corpus, computed once (~15 minutes on 2 cores for the eight under the cap).
 EMBEDDINGS_CACHE = Path(__file__).resolve().parent / ".cache" / "embeddings"
-# The service's default cap (EMBEDDING_MAX_DOCUMENTS): above it a build goes without.
-EMBEDDING_MAX_DOCUMENTS = 20_000
 
 # The values tried per parameter; each list holds the default and the REFERENCE value.
 GRID: dict[str, list[Any]] = {
@@ -65,7 +63,7 @@ REFERENCE: dict[str, Any] = {
 def corpus_embeddings(corpus: corpora.Corpus) -> np.ndarray | None:
     """The corpus's sentence embeddings as a service build would blend them (None above the cap)."""
     cache = EmbeddingCache(EMBEDDINGS_CACHE / f"{corpus.name}.npz")
-    return DocumentEmbeddings(cache, max_documents=EMBEDDING_MAX_DOCUMENTS)(corpus.documents)
+    return DocumentEmbeddings(cache)(corpus.documents)
 
 
 def _key(name: str, params: dict[str, Any]) -> str:
@@ -105,7 +103,7 @@ def collect(
                     params["term_frequency"] = "bm25"
                 if parameter == "embedding_weight":  # the embeddings are used only when asked for
                     corpus = corpus or corpora.load(name)
-                    fits = len(corpus.documents) <= EMBEDDING_MAX_DOCUMENTS
+                    fits = len(corpus.documents) <= MAX_DOCUMENTS
                     params = {parameter: value} if fits else {}
                 key = _key(name, params)
                 if key not in done:

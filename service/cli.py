@@ -21,9 +21,9 @@ from service.demo import seed_demo_views
 from service.evaluation import evaluate_corpus
 from service.importer import parse_records
 from service.recommender.artifacts import ArtifactError
+from service.recommender.embeddings import DocumentEmbeddings
 from service.recommender.neighbours import ProgressCallback
 from service.reindex import (
-    Embed,
     ReindexBusy,
     embeddings_from_config,
     get_reindexer,
@@ -78,7 +78,7 @@ def import_corpus_command(path: Path, skip_invalid: bool) -> None:
     )
 
 
-def _published_fingerprint(model_dir: Path, embed: Embed | None) -> str | None:
+def _published_fingerprint(model_dir: Path, embed: DocumentEmbeddings | None) -> str | None:
     """The published index's corpus fingerprint; ``None`` when there is none or it cannot be
     used here (unreadable, failing its checksum, from another scikit-learn version, built with
     or without the embeddings now turned off or on): rebuild."""

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from service.recommender.embeddings import MAX_DOCUMENTS as EMBEDDING_MAX_DOCUMENTS
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Environment variables that are not in the contract carry this prefix, e.g.
@@ -32,7 +34,7 @@ def default_config(instance_path: str) -> dict[str, Any]:
         # service/recommender/embeddings.py), for corpora of at most EMBEDDING_MAX_DOCUMENTS
         # articles (embedding runs at ~45 articles a second on 2 cores; vectors are cached).
         "EMBEDDINGS": False,
-        "EMBEDDING_MAX_DOCUMENTS": 20_000,
+        "EMBEDDING_MAX_DOCUMENTS": EMBEDDING_MAX_DOCUMENTS,
         # A reindex job whose heartbeat is older than this is taken for dead.
         "REINDEX_STALE_SECONDS": 60.0,
         "REINDEX_HEARTBEAT_SECONDS": 5.0,

@@ -14,7 +14,8 @@ from service.importer import parse_records
 from service.popularity import PopularList
 from service.recommend import FreshMatcher, RecommendationRequest, RelatedPolicy, Snapshots
 from service.recommend.related import RelatedList
-from service.reindex import Embed, build_index
+from service.recommender.embeddings import DocumentEmbeddings
+from service.reindex import build_index
 from service.store import Store
 
 
@@ -28,7 +29,12 @@ class EvaluationReport:
 
 
 def evaluate_corpus(
-    path: Path, *, k: int, workdir: Path, params: dict[str, Any] | None = None, embed: Embed | None = None
+    path: Path,
+    *,
+    k: int,
+    workdir: Path,
+    params: dict[str, Any] | None = None,
+    embed: DocumentEmbeddings | None = None,
 ) -> EvaluationReport:
     """Import ``path`` into a temporary store without labels, build, and score ``related``.
 

