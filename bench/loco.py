@@ -42,6 +42,7 @@ GRID: dict[str, list[Any]] = {
     "latent_weight_max": [0.35, 0.5, 0.65],
     "n_components": [32, 48, 64, 128],
     "title_weight": [1.0, 2.0, 3.0, 5.0],
+    "phrase_weight": [0.0, 0.25, 0.5, 0.75, 1.0],
     # Only with RELATED_EMBEDDINGS on (0.0: on, but not blended; the index default is 0.2).
     "embedding_weight": [0.0, 0.1, 0.2, 0.35],
 }
@@ -57,7 +58,11 @@ REFERENCE: dict[str, Any] = {
     "latent_weight_max": 0.35,
     "title_weight": 3.0,
     "embedding_weight": 0.0,
+    "phrase_weight": 0.0,
 }
+# Defaults changed since scores were cached: a cached key without the parameter was scored at
+# its earlier default, so it is read as that value (phrase_weight became 0.5 in session 7).
+EARLIER_DEFAULTS: dict[str, Any] = {"phrase_weight": 0.0}
 
 
 def corpus_embeddings(corpus: corpora.Corpus) -> np.ndarray | None:
@@ -82,6 +87,17 @@ def score(corpus: corpora.Corpus, params: dict[str, Any], *, n_jobs: int = 2) ->
     }
 
 
+def _current_key(key: str) -> str:
+    """A cached key in terms of today's defaults (see ``EARLIER_DEFAULTS``)."""
+    name, params = json.loads(key)
+    defaults = RelatedIndex().get_params()
+    for parameter, earlier in EARLIER_DEFAULTS.items():
+        params.setdefault(parameter, earlier)
+        if params[parameter] == defaults[parameter]:
+            del params[parameter]
+    return _key(name, params)
+
+
 def collect(
     names: Sequence[str], grid: dict[str, list[Any]], cache: Path, *, n_jobs: int = 2
 ) -> dict[str, dict[str, float]]:
@@ -90,7 +106,7 @@ def collect(
     if cache.exists():
         for line in cache.read_text(encoding="utf-8").splitlines():
             entry = json.loads(line)
-            done[entry["key"]] = entry["precision"]
+            done[_current_key(entry["key"])] = entry["precision"]
     defaults = RelatedIndex().get_params()
     table: dict[str, dict[str, float]] = {}
     for name in names:
@@ -105,6 +121,10 @@ def collect(
                     corpus = corpus or corpora.load(name)
                     fits = len(corpus.documents) <= MAX_DOCUMENTS
                     params = {parameter: value} if fits else {}
+                if parameter == "phrase_weight":  # no phrases above the cap: every value is the default
+                    corpus = corpus or corpora.load(name)
+                    if len(corpus.documents) > defaults["phrase_max_documents"]:
+                        params = {}
                 key = _key(name, params)
                 if key not in done:
                     corpus = corpus or corpora.load(name)
@@ -194,7 +214,13 @@ def main(argv: list[str] | None = None) -> int:
         parameter: leave_one_out(table, parameter, values, references[parameter])
         for parameter, values in grid.items()
     }
-    args.output.write_text(json.dumps({"scores": table, "loco": results}, indent=2) + "\n", encoding="utf-8")
+    # Parameters not run this time keep their earlier results in the file.
+    saved = json.loads(args.output.read_text(encoding="utf-8")) if args.output.exists() else {}
+    scores, loco = saved.get("scores", {}), saved.get("loco", {})
+    for name, row in table.items():
+        scores.setdefault(name, {}).update(row)
+    loco.update(results)
+    args.output.write_text(json.dumps({"scores": scores, "loco": loco}, indent=2) + "\n", encoding="utf-8")
     print(render(results, references))
     return 0
 

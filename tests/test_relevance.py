@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from bench.loco import leave_one_out
+from bench.loco import _current_key, _key, leave_one_out
 from service.recommender import Document, RelatedIndex
 from service.recommender.neighbours import neighbour_graph, pair_products, rerank_shared
 from service.recommender.text import index_text
@@ -169,3 +169,58 @@ def test_leave_one_corpus_out_judges_a_value_on_the_corpus_it_was_not_chosen_on(
     assert rows["a"]["chosen"] == 0 and rows["a"]["held_out_gain"] == 0
     # chosen without d, the value's loss on d is what is reported for d
     assert rows["d"]["chosen"] == 1 and rows["d"]["held_out_gain"] == pytest.approx(-0.03)
+
+
+def phrase_documents() -> list[Document]:
+    """Two articles say "blood pressure", one says "blood" and "pressure" apart; the rest is filler."""
+    filler = [f"filler{n} common words here" for n in range(30)]
+    return [
+        Document("query", "Morning routine", "measure blood pressure at home each morning, calm"),
+        Document("phrase", "Evening routine", "blood pressure readings at night, calm and seated"),
+        Document("apart", "Garden routine", "pressure washer cleans blood red tiles at night, calm"),
+        Document("again", "Clinic visit", "the nurse took my blood pressure twice"),
+        *(Document(f"filler-{n}", f"Filler {n}", text) for n, text in enumerate(filler)),
+    ]
+
+
+def test_a_shared_phrase_ranks_above_the_same_words_apart() -> None:
+    documents = phrase_documents()
+    words_only = RelatedIndex(phrase_weight=0, latent_weight=0, shared_weight=0, min_df=1).fit(documents)
+    phrases = RelatedIndex(phrase_weight=0.5, latent_weight=0, shared_weight=0, min_df=1).fit(documents)
+    assert words_only.phrase_vectorizer_ is None
+    assert "blood pressure" in phrases.phrase_vectorizer_[0].vocabulary_
+    query = phrases.row_of("query")
+
+    def score(index: RelatedIndex, article_id: str) -> float:
+        return next(n.score for n in index.neighbours(query) if n.id == article_id)
+
+    # "apart" shares as many words with the query as "phrase" does ("calm" included), but not the pair
+    assert score(phrases, "phrase") - score(phrases, "apart") > score(words_only, "phrase") - score(
+        words_only, "apart"
+    )
+    assert score(phrases, "phrase") > score(phrases, "apart")
+    # the "why related" terms stay words
+    vector = phrases.row_vector(query)
+    assert all(" " not in term for term in phrases.shared_terms(vector, "phrase", n=5))
+
+
+def test_phrases_are_left_out_above_their_cap_and_in_an_index_built_before_them() -> None:
+    documents = phrase_documents()
+    capped = RelatedIndex(phrase_max_documents=len(documents) - 1, min_df=1).fit(documents)
+    assert capped.phrase_vectorizer_ is None
+    assert capped.matrix_.shape[1] == len(capped.text_vectorizer_[0].vocabulary_)
+    index = RelatedIndex(min_df=1).fit(documents)
+    assert index.phrase_vectorizer_ is not None
+    fresh = index.transform([documents[0]])
+    np.testing.assert_allclose(fresh.toarray(), index.matrix_[index.row_of("query")].toarray(), atol=1e-6)
+    # an index pickled before phrases existed has no phrase_vectorizer_ attribute and still answers
+    del capped.phrase_vectorizer_
+    assert capped.similar_to(documents[0])[0].id in {"phrase", "again", "apart"}
+
+
+def test_scores_cached_before_a_default_changed_keep_the_value_they_were_scored_at() -> None:
+    # phrase_weight was 0 before it became 0.5: a key cached without it was scored without phrases
+    assert _current_key(_key("bbc", {})) == _key("bbc", {"phrase_weight": 0.0})
+    earlier = _key("bbc", {"phrase_weight": 0.0, "shared_weight": 0.3})
+    assert _current_key(_key("bbc", {"shared_weight": 0.3})) == earlier
+    assert _current_key(_key("bbc", {"phrase_weight": 0.5})) == _key("bbc", {})

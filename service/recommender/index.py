@@ -90,7 +90,11 @@ class RelatedIndex:
     bigrams), with title term counts weighted by ``title_weight``, then weighted by
     :class:`~service.recommender.weights.TermWeights` (``term_frequency``: ``"bm25"``, a
     saturating tf normalised by document length with ``bm25_k1`` and ``bm25_b``, or ``"log"``,
-    sublinear tf) times idf; tags and category form a second block scaled by ``label_weight``.
+    sublinear tf) times idf; tags and category form a second block scaled by ``label_weight``;
+    pairs of adjacent words (phrases, stop words dropped first: "blood pressure", "data frame")
+    form a third, counted and weighted the same way and scaled by ``phrase_weight`` (up to
+    ``phrase_max_documents`` articles; above, their vocabulary would cost more time and memory
+    than they gain).
     Rows are L2-normalised, so dot products are cosines.
 
     Neighbours are exact up to ``exact_below`` documents. Above, candidates come from each
@@ -132,6 +136,8 @@ class RelatedIndex:
         bm25_k1: float = 2.0,
         bm25_b: float = 0.5,
         label_weight: float = 0.35,
+        phrase_weight: float = 0.5,
+        phrase_max_documents: int = 20_000,
         min_df: int | float = 2,
         max_df: float = 0.5,
         max_features: int | None = None,
@@ -158,6 +164,8 @@ class RelatedIndex:
         self.bm25_k1 = bm25_k1
         self.bm25_b = bm25_b
         self.label_weight = label_weight
+        self.phrase_weight = phrase_weight
+        self.phrase_max_documents = phrase_max_documents
         self.min_df = min_df
         self.max_df = max_df
         self.max_features = max_features
@@ -180,7 +188,8 @@ class RelatedIndex:
         self.n_jobs = n_jobs
 
     _PARAMS = (
-        "title_weight", "term_frequency", "bm25_k1", "bm25_b", "label_weight", "min_df", "max_df",
+        "title_weight", "term_frequency", "bm25_k1", "bm25_b", "label_weight",
+        "phrase_weight", "phrase_max_documents", "min_df", "max_df",
         "max_features", "stop_words", "n_neighbors", "n_components", "latent_weight",
         "latent_weight_max", "latent_sample", "shared_neighbours", "shared_weight", "embedding_weight",
         "random_state",
@@ -206,9 +215,11 @@ class RelatedIndex:
             raise ValueError(f"{len(embeddings)} embeddings for {len(documents)} documents")
         self.ids_ = [document.id for document in documents]
         self.content_hashes_ = [document.content_hash() for document in documents]
-        self.text_vectorizer_, text_block = self._fit_text(documents)
+        texts = [_text_of(document) for document in documents]
+        self.text_vectorizer_, text_block = self._fit_text(documents, texts)
         self.label_vectorizer_, label_block = self._fit_labels(documents)
-        self.matrix_ = _combine([text_block, label_block], len(documents))
+        self.phrase_vectorizer_, phrase_block = self._fit_phrases(documents, texts)
+        self.matrix_ = _combine([text_block, label_block, phrase_block], len(documents))
         self.svd_ = self._fit_latent(self.matrix_)
         self.latent_weight_ = self._resolve_latent_weight()
         self.latent_ = None if self.svd_ is None or self.latent_weight_ <= 0 else self._latent(self.matrix_)
@@ -240,14 +251,15 @@ class RelatedIndex:
         self.groups_ = duplicate_groups(self.neighbours_, self.cosines_, self.duplicate_threshold)
         return self
 
-    def _fit_text(self, documents: Sequence[Document]) -> tuple[Vectorizer | None, sp.csr_matrix | None]:
+    def _fit_text(
+        self, documents: Sequence[Document], texts: list[str]
+    ) -> tuple[Vectorizer | None, sp.csr_matrix | None]:
         """Fit vocabulary and weights in one pass over the text; returns them and the block."""
         small = len(documents) < _SMALL_CORPUS
         attempts = [
             (1 if small else self.min_df, 1.0 if small else self.max_df, self.stop_words),
             (1, 1.0, None),  # a corpus of stop words only still gets an index
         ]
-        texts = [_text_of(document) for document in documents]
         for min_df, max_df, stop_words in attempts:
             counter = CountVectorizer(
                 preprocessor=index_text,
@@ -279,6 +291,33 @@ class RelatedIndex:
         title_counts = counter.transform([document.title for document in documents])
         return (counts + sp.diags(extra) @ title_counts).tocsr()
 
+    def _fit_phrases(
+        self, documents: Sequence[Document], texts: list[str]
+    ) -> tuple[Vectorizer | None, sp.csr_matrix | None]:
+        """The phrase block: pairs of adjacent words (stop words left out first), counted and
+        weighted like the words, scaled by ``phrase_weight``; none above ``phrase_max_documents``."""
+        too_many = len(documents) > self.phrase_max_documents
+        if self.phrase_weight <= 0 or self.text_vectorizer_ is None or too_many:
+            return None, None
+        words = self.text_vectorizer_[0]
+        counter = CountVectorizer(
+            preprocessor=index_text,
+            ngram_range=(2, 2),
+            min_df=words.min_df,
+            max_df=words.max_df,
+            max_features=self.max_features,
+            stop_words=words.stop_words,
+            dtype=np.float32,
+        )
+        try:
+            counts = counter.fit_transform(texts)
+        except ValueError:  # no pair of words occurs often enough
+            return None, None
+        counter.stop_words_ = set()
+        weighted = self._weight_title(counter, counts, documents)
+        weights = TermWeights(term_frequency=self.term_frequency, k1=self.bm25_k1, b=self.bm25_b)
+        return (counter, weights.fit(weighted)), self.phrase_weight * weights.transform(weighted)
+
     def _fit_labels(self, documents: Sequence[Document]) -> tuple[Vectorizer | None, sp.csr_matrix | None]:
         labels = [document_labels(document) for document in documents]
         if self.label_weight <= 0 or not any(labels):
@@ -306,7 +345,10 @@ class RelatedIndex:
             rng = np.random.default_rng(self.random_state)
             sample = matrix[np.sort(rng.choice(n_rows, self.latent_sample, replace=False))]
         svd = TruncatedSVD(self.n_components, algorithm="randomized", random_state=self.random_state)
-        return svd.fit(sample)
+        svd.fit(sample)
+        # float32 like the matrix: half the artifact (components x every word and phrase column)
+        svd.components_ = svd.components_.astype(np.float32)
+        return svd
 
     def _latent(self, vectors: sp.csr_matrix) -> np.ndarray:
         assert self.svd_ is not None
@@ -322,14 +364,20 @@ class RelatedIndex:
         """L2-normalised vectors of ``documents`` in this index's space."""
         self._check_fitted()
         blocks: list[sp.csr_matrix | None] = []
+        texts = [_text_of(document) for document in documents]
         if self.text_vectorizer_ is not None:
             counter, tfidf = self.text_vectorizer_
-            counts = counter.transform([_text_of(document) for document in documents])
+            counts = counter.transform(texts)
             blocks.append(tfidf.transform(self._weight_title(counter, counts, documents)))
         if self.label_vectorizer_ is not None:
             counter, tfidf = self.label_vectorizer_
             labels = [document_labels(document) for document in documents]
             blocks.append(self.label_weight * tfidf.transform(counter.transform(labels)))
+        phrases: Vectorizer | None = getattr(self, "phrase_vectorizer_", None)  # absent: built before them
+        if phrases is not None:
+            counter, weights = phrases
+            counts = self._weight_title(counter, counter.transform(texts), documents)
+            blocks.append(self.phrase_weight * weights.transform(counts))
         return _combine(blocks, len(documents))
 
     @property
