@@ -8,7 +8,10 @@ on every corpus and scored as served (precision@5, near-duplicates dropped; a fi
 3,000 articles on IMDb). Then, for each corpus left out, the value with the best mean gain
 over ``REFERENCE`` (the setting before issue 10) on the *other* corpora is chosen, and its
 gain on the corpus left out is reported (see ``leave_one_out`` and ``TOLERANCE`` for the rule).
-Scores are cached in ``bench/results/loco-scores.jsonl`` (a run resumes).
+Scores are cached in ``bench/results/loco-scores.jsonl`` (a run resumes). A cached key names the
+parameters that differ from the defaults of its day: when a default changes, the keys scored
+before must say the old value (when ``phrase_weight`` became 0.5, every earlier key was given
+``"phrase_weight": 0.0``).
 """
 
 from __future__ import annotations
@@ -60,9 +63,6 @@ REFERENCE: dict[str, Any] = {
     "embedding_weight": 0.0,
     "phrase_weight": 0.0,
 }
-# Defaults changed since scores were cached: a cached key without the parameter was scored at
-# its earlier default, so it is read as that value (phrase_weight became 0.5 in session 7).
-EARLIER_DEFAULTS: dict[str, Any] = {"phrase_weight": 0.0}
 
 
 def corpus_embeddings(corpus: corpora.Corpus) -> np.ndarray | None:
@@ -87,17 +87,6 @@ def score(corpus: corpora.Corpus, params: dict[str, Any], *, n_jobs: int = 2) ->
     }
 
 
-def _current_key(key: str) -> str:
-    """A cached key in terms of today's defaults (see ``EARLIER_DEFAULTS``)."""
-    name, params = json.loads(key)
-    defaults = RelatedIndex().get_params()
-    for parameter, earlier in EARLIER_DEFAULTS.items():
-        params.setdefault(parameter, earlier)
-        if params[parameter] == defaults[parameter]:
-            del params[parameter]
-    return _key(name, params)
-
-
 def collect(
     names: Sequence[str], grid: dict[str, list[Any]], cache: Path, *, n_jobs: int = 2
 ) -> dict[str, dict[str, float]]:
@@ -106,7 +95,7 @@ def collect(
     if cache.exists():
         for line in cache.read_text(encoding="utf-8").splitlines():
             entry = json.loads(line)
-            done[_current_key(entry["key"])] = entry["precision"]
+            done[entry["key"]] = entry["precision"]
     defaults = RelatedIndex().get_params()
     table: dict[str, dict[str, float]] = {}
     for name in names:

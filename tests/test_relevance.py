@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from bench.loco import _current_key, _key, leave_one_out
+from bench.loco import leave_one_out
 from service.recommender import Document, RelatedIndex
 from service.recommender.neighbours import neighbour_graph, pair_products, rerank_shared
 from service.recommender.text import index_text
@@ -216,11 +216,3 @@ def test_phrases_are_left_out_above_their_cap_and_in_an_index_built_before_them(
     # an index pickled before phrases existed has no phrase_vectorizer_ attribute and still answers
     del capped.phrase_vectorizer_
     assert capped.similar_to(documents[0])[0].id in {"phrase", "again", "apart"}
-
-
-def test_scores_cached_before_a_default_changed_keep_the_value_they_were_scored_at() -> None:
-    # phrase_weight was 0 before it became 0.5: a key cached without it was scored without phrases
-    assert _current_key(_key("bbc", {})) == _key("bbc", {"phrase_weight": 0.0})
-    earlier = _key("bbc", {"phrase_weight": 0.0, "shared_weight": 0.3})
-    assert _current_key(_key("bbc", {"shared_weight": 0.3})) == earlier
-    assert _current_key(_key("bbc", {"phrase_weight": 0.5})) == _key("bbc", {})
