@@ -97,6 +97,7 @@ def collect(
             entry = json.loads(line)
             done[entry["key"]] = entry["precision"]
     defaults = RelatedIndex().get_params()
+    caps = {"embedding_weight": MAX_DOCUMENTS, "phrase_weight": defaults["phrase_max_documents"]}
     table: dict[str, dict[str, float]] = {}
     for name in names:
         corpus: corpora.Corpus | None = None
@@ -107,12 +108,10 @@ def collect(
                 if parameter == "bm25_b" and defaults["term_frequency"] != "bm25":
                     params["term_frequency"] = "bm25"
                 if parameter == "embedding_weight":  # the embeddings are used only when asked for
+                    params = {parameter: value}
+                if parameter in caps:  # above its cap the parameter is not used: the default build
                     corpus = corpus or corpora.load(name)
-                    fits = len(corpus.documents) <= MAX_DOCUMENTS
-                    params = {parameter: value} if fits else {}
-                if parameter == "phrase_weight":  # no phrases above the cap: every value is the default
-                    corpus = corpus or corpora.load(name)
-                    if len(corpus.documents) > defaults["phrase_max_documents"]:
+                    if len(corpus.documents) > caps[parameter]:
                         params = {}
                 key = _key(name, params)
                 if key not in done:

@@ -16,7 +16,7 @@ from service.recommender.document import Document
 from service.recommender.neighbours import (
     ProgressCallback,
     blend_latent,
-    blend_shared,
+    blend_similarity,
     candidate_products,
     duplicate_groups,
     neighbour_graph,
@@ -261,24 +261,43 @@ class RelatedIndex:
             (1, 1.0, None),  # a corpus of stop words only still gets an index
         ]
         for min_df, max_df, stop_words in attempts:
-            counter = CountVectorizer(
-                preprocessor=index_text,
-                min_df=min_df,
-                max_df=max_df,
-                max_features=self.max_features,
-                stop_words=stop_words,
-                dtype=np.float32,
-            )
             try:
-                counts = counter.fit_transform(texts)
+                return self._fit_counts(self._counter(min_df, max_df, stop_words), texts, documents)
             except ValueError:  # empty vocabulary
                 continue
-            # The terms cut by min_df/max_df are not needed to transform and can be large.
-            counter.stop_words_ = set()
-            weighted = self._weight_title(counter, counts, documents)
-            weights = TermWeights(term_frequency=self.term_frequency, k1=self.bm25_k1, b=self.bm25_b)
-            return (counter, weights.fit(weighted)), weights.transform(weighted)
         return None, None
+
+    def _counter(
+        self, min_df: int | float, max_df: int | float, stop_words: str | None, ngrams: int = 1
+    ) -> CountVectorizer:
+        """A vocabulary of runs of ``ngrams`` words (CJK text as character bigrams)."""
+        return CountVectorizer(
+            preprocessor=index_text,
+            ngram_range=(ngrams, ngrams),
+            min_df=min_df,
+            max_df=max_df,
+            max_features=self.max_features,
+            stop_words=stop_words,
+            dtype=np.float32,
+        )
+
+    def _fit_counts(
+        self, counter: CountVectorizer, texts: list[str], documents: Sequence[Document]
+    ) -> tuple[Vectorizer, sp.csr_matrix]:
+        """Fit ``counter`` and the term weights; ``ValueError`` when no term is kept."""
+        counts = counter.fit_transform(texts)
+        # The terms cut by min_df/max_df are not needed to transform and can be large.
+        counter.stop_words_ = set()
+        weighted = self._weight_title(counter, counts, documents)
+        weights = TermWeights(term_frequency=self.term_frequency, k1=self.bm25_k1, b=self.bm25_b)
+        return (counter, weights.fit(weighted)), weights.transform(weighted)
+
+    def _weighted(
+        self, vectorizer: Vectorizer, texts: list[str], documents: Sequence[Document]
+    ) -> sp.csr_matrix:
+        """The weighted rows of ``texts`` with a fitted vocabulary and its weights."""
+        counter, weights = vectorizer
+        return weights.transform(self._weight_title(counter, counter.transform(texts), documents))
 
     def _weight_title(
         self, counter: CountVectorizer, counts: sp.csr_matrix, documents: Sequence[Document]
@@ -300,23 +319,12 @@ class RelatedIndex:
         if self.phrase_weight <= 0 or self.text_vectorizer_ is None or too_many:
             return None, None
         words = self.text_vectorizer_[0]
-        counter = CountVectorizer(
-            preprocessor=index_text,
-            ngram_range=(2, 2),
-            min_df=words.min_df,
-            max_df=words.max_df,
-            max_features=self.max_features,
-            stop_words=words.stop_words,
-            dtype=np.float32,
-        )
         try:
-            counts = counter.fit_transform(texts)
+            counter = self._counter(words.min_df, words.max_df, words.stop_words, ngrams=2)
+            vectorizer, block = self._fit_counts(counter, texts, documents)
         except ValueError:  # no pair of words occurs often enough
             return None, None
-        counter.stop_words_ = set()
-        weighted = self._weight_title(counter, counts, documents)
-        weights = TermWeights(term_frequency=self.term_frequency, k1=self.bm25_k1, b=self.bm25_b)
-        return (counter, weights.fit(weighted)), self.phrase_weight * weights.transform(weighted)
+        return vectorizer, self.phrase_weight * block
 
     def _fit_labels(self, documents: Sequence[Document]) -> tuple[Vectorizer | None, sp.csr_matrix | None]:
         labels = [document_labels(document) for document in documents]
@@ -366,18 +374,14 @@ class RelatedIndex:
         blocks: list[sp.csr_matrix | None] = []
         texts = [_text_of(document) for document in documents]
         if self.text_vectorizer_ is not None:
-            counter, tfidf = self.text_vectorizer_
-            counts = counter.transform(texts)
-            blocks.append(tfidf.transform(self._weight_title(counter, counts, documents)))
+            blocks.append(self._weighted(self.text_vectorizer_, texts, documents))
         if self.label_vectorizer_ is not None:
             counter, tfidf = self.label_vectorizer_
             labels = [document_labels(document) for document in documents]
             blocks.append(self.label_weight * tfidf.transform(counter.transform(labels)))
         phrases: Vectorizer | None = getattr(self, "phrase_vectorizer_", None)  # absent: built before them
         if phrases is not None:
-            counter, weights = phrases
-            counts = self._weight_title(counter, counter.transform(texts), documents)
-            blocks.append(self.phrase_weight * weights.transform(counts))
+            blocks.append(self.phrase_weight * self._weighted(phrases, texts, documents))
         return _combine(blocks, len(documents))
 
     @property
@@ -457,7 +461,7 @@ class RelatedIndex:
                 columns, scores, self.shared_neighbours, own=own, n_columns=graph.shape[1]
             )
             shared = candidate_products(query_graph, graph, columns)
-            columns, scores, cosines = blend_shared(columns, scores, cosines, shared, self.shared_weight)
+            columns, scores, cosines = blend_similarity(columns, scores, cosines, shared, self.shared_weight)
             columns, scores, cosines = columns[:, :k], scores[:, :k], cosines[:, :k]
         return [
             [

@@ -339,7 +339,7 @@ def candidate_products(queries: sp.csr_matrix, rows: sp.csr_matrix, columns: np.
     return result
 
 
-def blend_shared(
+def blend_similarity(
     columns: np.ndarray, scores: np.ndarray, cosines: np.ndarray, shared: np.ndarray, weight: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Re-rank by ``(1 - weight) · score + weight · shared``, best first (``shared``: a
@@ -370,13 +370,13 @@ def rerank_in_blocks(
     *,
     block_size: int = 4096,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every row's candidates re-ranked by :func:`blend_shared` with ``similarity``, a block of
+    """Every row's candidates re-ranked by :func:`blend_similarity` with ``similarity``, a block of
     rows at a time (the inputs are not changed)."""
     neighbours, scores, cosines = neighbours.copy(), scores.copy(), cosines.copy()
     for start in range(0, neighbours.shape[0], block_size):
         stop = min(start + block_size, neighbours.shape[0])
         other = similarity(start, stop, neighbours[start:stop])
-        neighbours[start:stop], scores[start:stop], cosines[start:stop] = blend_shared(
+        neighbours[start:stop], scores[start:stop], cosines[start:stop] = blend_similarity(
             neighbours[start:stop], scores[start:stop], cosines[start:stop], other, weight
         )
     return neighbours, scores, cosines

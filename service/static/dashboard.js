@@ -910,8 +910,8 @@
   function rankingText(index) {
     const parts = ["TF-IDF"];
     if (index.latent_weight > 0) parts.push(`latent ${index.latent_weight.toFixed(2)}`);
-    if (index.embedding_weight > 0) return [...parts, `embeddings ${index.embedding_weight}`].join(" + ");
-    return `${parts.join(" + ")} · no embeddings`;
+    if (index.embedding_weight > 0) parts.push(`embeddings ${index.embedding_weight}`);
+    return parts.join(" + ") + (index.embedding_weight > 0 ? "" : " · no embeddings");
   }
 
   function renderIndex(ready) {
