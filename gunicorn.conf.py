@@ -53,8 +53,19 @@ workers = _int("WEB_CONCURRENCY", 2)
 # work is CPU-bound Python, and with many threads the GIL starves the worker's event loop
 # (measured with wrk on 2 cores, 4 workers, 100k articles: 16 threads 0.17 of /healthz's
 # throughput with p99 3.2 s, 4 threads 0.38 with p99 0.9 s; views 0.39 with 8, 0.44 with 4).
-worker_class = _env("GUNICORN_WORKER_CLASS", "gthread")
+# gthread, with page requests served before view beacons when both wait for a thread (one
+# beacon after every GUNICORN_BEACON_EVERY pages, default 8; see service/pages_first.py): a
+# beacon has nobody waiting for it. Measured with wrk (bbc-news, 4 workers, 64 connections
+# reading lists while 32 send views): recommendations' p99 under views 0.96-1.37x its idle p99
+# in six rounds with this worker, 1.35-2.24x with plain gthread; views wait longer meanwhile.
+worker_class = _env("GUNICORN_WORKER_CLASS", "service.pages_first.PagesFirstWorker")
 threads = _int("GUNICORN_THREADS", 4)
+# Each worker listens on its own socket (SO_REUSEPORT) and the kernel spreads new connections
+# evenly over them. On one shared socket the worker that wakes first takes them, so pooled
+# clients that connect at once piled onto one or two workers (64 connections seen as 44/14/6/0
+# on 4 workers) while the others idled; that worker's queue set the p99. A connection waiting
+# in a worker's queue when that worker dies is reset (a shared socket would hand it to another).
+reuse_port = _env("GUNICORN_REUSE_PORT", "true").lower() in ("1", "true", "yes")
 # Open connections per worker, idle kept-alive ones included (each is a file descriptor: keep
 # it under `ulimit -n`). Past it, less the threads, responses say "Connection: close" rather
 # than promise a keep-alive the worker cannot keep; raise it when more pooled clients connect.
