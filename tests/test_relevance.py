@@ -1,5 +1,5 @@
 """What makes the related list relevant: CJK text, BM25 term weights, shared nearest neighbours,
-the latent weight, and the leave-one-corpus-out choice of defaults."""
+the latent weight, phrases, topic clusters, and the leave-one-corpus-out choice of defaults."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from bench.loco import leave_one_out
 from service.recommender import Document, RelatedIndex
+from service.recommender.clusters import TopicClusters
 from service.recommender.neighbours import neighbour_graph, pair_products, rerank_shared
 from service.recommender.text import index_text
 from service.recommender.weights import TermWeights
@@ -216,3 +217,52 @@ def test_phrases_are_left_out_above_their_cap_and_in_an_index_built_before_them(
     # an index pickled before phrases existed has no phrase_vectorizer_ attribute and still answers
     del capped.phrase_vectorizer_
     assert capped.similar_to(documents[0])[0].id in {"phrase", "again", "apart"}
+
+
+def test_topic_clusters_agree_within_a_subject_and_never_across() -> None:
+    rng = np.random.default_rng(0)
+    # Two subjects: unit vectors near two orthogonal directions.
+    centres = np.eye(8, dtype=np.float32)[:2]
+    latent = np.repeat(centres, 30, axis=0) + rng.normal(0, 0.05, (60, 8)).astype(np.float32)
+    latent /= np.linalg.norm(latent, axis=1, keepdims=True)
+    clusters = TopicClusters.fit(latent, (2, 100), 3, sample=1000, random_state=0)
+    assert clusters is not None and len(clusters.centres) == 3  # 100 clusters: more than rows
+    np.testing.assert_array_equal(clusters.assign(latent), clusters.labels)
+    columns = np.array([[1, 29, 30, 59, -1], [31, 59, 0, 29, -1]])
+    agreement = clusters.agreement(clusters.labels[[0, 30]], columns)
+    np.testing.assert_allclose(agreement, [[1, 1, 0, 0, 0], [1, 1, 0, 0, 0]])
+    assert TopicClusters.fit(latent[:2], (2, 5), 3, sample=1000, random_state=0) is None
+
+
+def topic_documents(per_topic: int = 60) -> list[Document]:
+    """Enough articles for latent components (and so clusters): four subjects."""
+    return [Document(r["id"], r["title"], r["body"]) for r in corpus(per_topic)]
+
+
+def test_clusters_rank_candidates_of_the_same_subject_first_and_fresh_articles_alike() -> None:
+    documents = topic_documents()
+    topic = np.array([document.id.split("-")[0] for document in documents])
+    index = RelatedIndex(cluster_weight=1.0, shared_weight=0.0).fit(documents)
+    clusters = index.clusters_
+    assert clusters is not None and clusters.labels.shape == (len(documents), 16)
+    valid = index.neighbours_ >= 0
+    agreement = clusters.agreement(clusters.labels, index.neighbours_)
+    # articles of one subject share clusters; of different subjects, seldom
+    same = topic[np.maximum(index.neighbours_, 0)] == topic[:, None]
+    assert agreement[valid & same].mean() > max(0.3, 4 * agreement[valid & ~same].mean())
+    # with all the weight on the clusters, each list runs from most to least agreement
+    assert (np.diff(np.where(valid, agreement, 0.0), axis=1) <= 1e-6).all()
+    for row in (0, 100, 200):
+        built = index.neighbours(row)[:10]
+        fresh = index.similar_to(documents[row], k=10)
+        np.testing.assert_allclose([n.score for n in fresh], [n.score for n in built], atol=1e-5)
+
+
+def test_clusters_are_left_out_above_their_cap_and_in_an_index_built_before_them() -> None:
+    documents = topic_documents()
+    assert RelatedIndex(cluster_max_documents=len(documents) - 1).fit(documents).clusters_ is None
+    assert RelatedIndex(cluster_weight=0).fit(documents).clusters_ is None
+    index = RelatedIndex().fit(documents)
+    assert index.clusters_ is not None
+    del index.clusters_  # as an index pickled before topic clusters existed
+    assert {n.id.split("-")[0] for n in index.similar_to(documents[0])[:5]} == {"sleep"}
