@@ -264,5 +264,8 @@ def test_clusters_are_left_out_above_their_cap_and_in_an_index_built_before_them
     assert RelatedIndex(cluster_weight=0).fit(documents).clusters_ is None
     index = RelatedIndex().fit(documents)
     assert index.clusters_ is not None
+    # the weight is scaled like the automatic latent weight: by how well the latent space fits
+    ratio = index.latent_weight_ / index.latent_weight_max
+    assert 0 < index.cluster_weight_ == pytest.approx(index.cluster_weight * ratio)
     del index.clusters_  # as an index pickled before topic clusters existed
     assert {n.id.split("-")[0] for n in index.similar_to(documents[0])[:5]} == {"sleep"}

@@ -123,8 +123,10 @@ class RelatedIndex:
     likely on its subject than one that shares a few words by chance. ``graph_`` keeps the
     lists, so an article that is not indexed yet is re-ranked the same way.
 
-    Topic clusters last re-rank them by ``(1 - c) · score + c · agreement`` (``c`` =
-    ``cluster_weight``; 0 turns it off): the share of k-means runs over the latent vectors
+    Topic clusters last re-rank them by ``(1 - c) · score + c · agreement`` (``c``, recorded as
+    ``cluster_weight_``, is ``cluster_weight`` times how well the latent components summarise
+    the corpus, as for ``latent_weight="auto"``: the clusters are drawn in their space; 0 turns
+    it off): the share of k-means runs over the latent vectors
     (``cluster_runs`` seeds at each of ``cluster_sizes``, fitted on at most ``cluster_sample``
     articles) that put the two articles in the same cluster (see
     :mod:`~service.recommender.clusters`). Only on sites of up to ``cluster_max_documents``
@@ -270,6 +272,7 @@ class RelatedIndex:
             self.neighbours_, self.scores_, self.cosines_ = rerank_shared(
                 self.neighbours_, self.scores_, self.cosines_, self.graph_, self.shared_weight
             )
+        self.cluster_weight_ = self.cluster_weight * self._latent_confidence()
         self.clusters_ = self._fit_clusters(len(documents))
         if self.clusters_ is not None:
             clusters = self.clusters_
@@ -278,7 +281,7 @@ class RelatedIndex:
                 return clusters.agreement(clusters.labels[start:stop], columns)
 
             self.neighbours_, self.scores_, self.cosines_ = rerank_in_blocks(
-                self.neighbours_, self.scores_, self.cosines_, agreement, self.cluster_weight
+                self.neighbours_, self.scores_, self.cosines_, agreement, self.cluster_weight_
             )
         self.groups_ = duplicate_groups(self.neighbours_, self.cosines_, self.duplicate_threshold)
         return self
@@ -367,14 +370,20 @@ class RelatedIndex:
         tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
         return (counter, tfidf), self.label_weight * tfidf.transform(counts)
 
+    def _latent_confidence(self) -> float:
+        """How well the latent components summarise the corpus, from 0 to 1 (``_AUTO_VARIANCE``)."""
+        if self.svd_ is None:
+            return 0.0
+        low, high = _AUTO_VARIANCE
+        explained = float(self.svd_.explained_variance_ratio_.sum())
+        return min(max((explained - low) / (high - low), 0.0), 1.0)
+
     def _resolve_latent_weight(self) -> float:
         if self.svd_ is None:
             return 0.0
         if self.latent_weight != "auto":
             return float(self.latent_weight)
-        low, high = _AUTO_VARIANCE
-        explained = float(self.svd_.explained_variance_ratio_.sum())
-        return self.latent_weight_max * min(max((explained - low) / (high - low), 0.0), 1.0)
+        return self.latent_weight_max * self._latent_confidence()
 
     def _fit_latent(self, matrix: sp.csr_matrix) -> TruncatedSVD | None:
         n_rows, n_features = matrix.shape
@@ -391,7 +400,7 @@ class RelatedIndex:
         return svd
 
     def _fit_clusters(self, n_documents: int) -> TopicClusters | None:
-        if self.cluster_weight <= 0 or n_documents > self.cluster_max_documents or self.svd_ is None:
+        if self.cluster_weight_ <= 0 or n_documents > self.cluster_max_documents or self.svd_ is None:
             return None
         latent = self.latent_ if self.latent_ is not None else self._latent(self.matrix_)
         return TopicClusters.fit(
@@ -511,7 +520,7 @@ class RelatedIndex:
         if clusters is not None:
             latent = self._latent(vectors) if query_latent is None else query_latent
             agreement = clusters.agreement(clusters.assign(latent), columns)
-            weight = self.cluster_weight
+            weight = self.cluster_weight_
             columns, scores, cosines = blend_similarity(columns, scores, cosines, agreement, weight)
         columns, scores, cosines = columns[:, :k], scores[:, :k], cosines[:, :k]
         return [
