@@ -139,6 +139,10 @@ class PagesFirstWorker(ThreadWorker):
 
 def _connection_is_beacon(conn: Any) -> bool:
     """Whether gunicorn's connection ``conn`` (a ``TConn``) carries a beacon as its next request."""
-    if getattr(conn, "is_http2", False) or (conn.parser is not None and conn.parser.unreader.buf.getvalue()):
-        return False  # HTTP/2 streams; bytes already read ahead (rare): no cheap look
-    return peek_is_beacon(conn.sock)
+    try:
+        parser = getattr(conn, "parser", None)
+        if getattr(conn, "is_http2", False) or (parser is not None and parser.unreader.buf.getvalue()):
+            return False  # HTTP/2 streams; bytes already read ahead (rare): no cheap look
+        return peek_is_beacon(conn.sock)
+    except Exception:  # a connection unlike gunicorn 27's: serve it as a page, never fail the loop
+        return False

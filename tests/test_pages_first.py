@@ -8,7 +8,7 @@ from concurrent.futures import CancelledError
 
 import pytest
 
-from service.pages_first import TwoLaneExecutor, is_beacon, peek_is_beacon
+from service.pages_first import TwoLaneExecutor, _connection_is_beacon, is_beacon, peek_is_beacon
 
 
 @pytest.mark.parametrize(
@@ -121,3 +121,21 @@ def test_settings_are_checked() -> None:
         TwoLaneExecutor(0, is_low=bool)
     with pytest.raises(ValueError):
         TwoLaneExecutor(1, is_low=bool, beacon_every=0)
+
+
+def test_a_connection_that_cannot_be_looked_at_is_served_as_a_page() -> None:
+    class Odd:
+        parser = None
+
+        @property
+        def sock(self) -> socket.socket:
+            raise RuntimeError("no socket")
+
+    assert _connection_is_beacon(Odd()) is False
+    client, server = socket.socketpair()
+    with client, server:
+        client.sendall(b"POST /api/v1/articles/a-1/clicks HTTP/1.1\r\n\r\n")
+        connection = type("Connection", (), {"parser": None, "is_http2": False, "sock": server})()
+        assert _connection_is_beacon(connection) is True
+        connection.is_http2 = True
+        assert _connection_is_beacon(connection) is False
