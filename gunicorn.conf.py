@@ -18,6 +18,7 @@ here can still be given in ``GUNICORN_CMD_ARGS``, e.g. ``GUNICORN_CMD_ARGS="--lo
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import os
 import shutil
@@ -257,11 +258,32 @@ def post_fork(server, worker):  # type: ignore[no-untyped-def]
     sys.setswitchinterval(_switch_interval)
 
 
-def on_starting(server):  # type: ignore[no-untyped-def]
-    """Start the metrics from zero: remove what an earlier server left in a given folder.
+def _port_in_use(host: str, port: int) -> bool:
+    """Whether a server listens on ``host:port`` (a bind without SO_REUSEPORT fails)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT, not a listener
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error.errno == errno.EADDRINUSE
+    return False
 
-    Not in a master started by a binary upgrade (USR2), whose old master's workers still count.
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    """Refuse a port another server listens on; start the metrics from zero.
+
+    With ``reuse_port`` the workers' sockets would bind beside another server's on the same
+    port (a second `make run`, an old server still up) and the kernel would split connections
+    between the two, silently: so a master that is not a binary upgrade (USR2) exits instead,
+    as it would without ``reuse_port``. The metrics: what an earlier server left in a given
+    folder is removed (not by an upgrade's master, whose old master's workers still count).
     """
+    if server.cfg.reuse_port and not server.master_pid:
+        for address in server.cfg.address:
+            if isinstance(address, tuple) and address[1] and _port_in_use(address[0], address[1]):
+                server.log.error("%s:%s is already in use by another server", address[0], address[1])
+                sys.exit(1)
     folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     folder.mkdir(parents=True, exist_ok=True)
     if not server.master_pid:

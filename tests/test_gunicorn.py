@@ -58,3 +58,15 @@ def test_views_reindex_and_hot_reload_across_workers(tmp_path: Path) -> None:
             body = server.request("GET", "/api/v1/articles/baking-1/recommendations?limit=10")[1]
             assert body["index"]["version"] == second["index_version"]
             assert "brand-new-bread" in [item["id"] for item in body["related"]]
+
+
+def test_a_second_server_on_a_port_in_use_refuses_to_start(tmp_path: Path) -> None:
+    # Each worker listens with SO_REUSEPORT: without the check a second server would bind beside
+    # the first and the kernel would split the first one's connections between them.
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    with gunicorn(tmp_path / "first", workers=1) as first:
+        second = gunicorn(tmp_path / "second", workers=1, env={"PORT": str(first.port)})
+        with pytest.raises(RuntimeError, match="already in use by another server"), second:
+            pass
+        assert first.request("GET", "/healthz")[0] == 200
