@@ -284,6 +284,8 @@ def on_starting(server):  # type: ignore[no-untyped-def]
             if isinstance(address, tuple) and address[1] and _port_in_use(address[0], address[1]):
                 server.log.error("%s:%s is already in use by another server", address[0], address[1])
                 sys.exit(1)
+        # gunicorn's own "Listening at" line is empty: each worker opens its own socket
+        server.log.info("workers will listen at %s (SO_REUSEPORT)", ", ".join(server.cfg.bind))
     folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     folder.mkdir(parents=True, exist_ok=True)
     if not server.master_pid:
