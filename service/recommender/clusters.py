@@ -46,20 +46,15 @@ class TopicClusters:
                 seed = random_state + 1000 * size_number + run
                 model = KMeans(size, n_init=1, random_state=seed).fit(rows)
                 centres.append(model.cluster_centers_.astype(np.float32))
-        if not centres:
-            return None
-        clusters = cls(centres, np.empty((0, 0), np.int16))
-        clusters.labels = clusters.assign(latent)
-        return clusters
+        return cls(centres, _nearest(centres, latent)) if centres else None
 
     def assign(self, latent: np.ndarray) -> np.ndarray:
         """Each row's nearest centre in every run (``rows × runs``), as k-means would predict."""
-        labels = np.empty((latent.shape[0], len(self.centres)), np.int16)
-        for run, centres in enumerate(self.centres):
-            # argmin |x - c|² = argmax (x·c - |c|²/2)
-            closeness = latent @ centres.T - 0.5 * np.einsum("kd,kd->k", centres, centres)
-            labels[:, run] = np.argmax(closeness, axis=1)
-        return labels
+        return _nearest(self.centres, latent)
+
+    def indexed_agreement(self, start: int, stop: int, columns: np.ndarray) -> np.ndarray:
+        """:meth:`agreement` of indexed articles ``start:stop`` with their candidates ``columns``."""
+        return self.agreement(self.labels[start:stop], columns)
 
     def agreement(self, query_labels: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """Share of runs in which ``query_labels[i]`` and indexed article ``columns[i, j]``
@@ -68,3 +63,13 @@ class TopicClusters:
         candidate_labels = self.labels[np.where(valid, columns, 0)]  # rows × candidates × runs
         shared = (candidate_labels == query_labels[:, None, :]).mean(axis=2, dtype=np.float32)
         return np.where(valid, shared, 0.0).astype(np.float32)
+
+
+def _nearest(runs: list[np.ndarray], latent: np.ndarray) -> np.ndarray:
+    """Per row of ``latent``, the nearest of each run's centres (``rows × runs``)."""
+    labels = np.empty((latent.shape[0], len(runs)), np.int16)
+    for run, centres in enumerate(runs):
+        # argmin |x - c|² = argmax (x·c - |c|²/2)
+        closeness = latent @ centres.T - 0.5 * np.einsum("kd,kd->k", centres, centres)
+        labels[:, run] = np.argmax(closeness, axis=1)
+    return labels

@@ -275,13 +275,12 @@ class RelatedIndex:
         self.cluster_weight_ = self.cluster_weight * self._latent_confidence()
         self.clusters_ = self._fit_clusters(len(documents))
         if self.clusters_ is not None:
-            clusters = self.clusters_
-
-            def agreement(start: int, stop: int, columns: np.ndarray) -> np.ndarray:
-                return clusters.agreement(clusters.labels[start:stop], columns)
-
             self.neighbours_, self.scores_, self.cosines_ = rerank_in_blocks(
-                self.neighbours_, self.scores_, self.cosines_, agreement, self.cluster_weight_
+                self.neighbours_,
+                self.scores_,
+                self.cosines_,
+                self.clusters_.indexed_agreement,
+                self.cluster_weight_,
             )
         self.groups_ = duplicate_groups(self.neighbours_, self.cosines_, self.duplicate_threshold)
         return self
@@ -400,7 +399,8 @@ class RelatedIndex:
         return svd
 
     def _fit_clusters(self, n_documents: int) -> TopicClusters | None:
-        if self.cluster_weight_ <= 0 or n_documents > self.cluster_max_documents or self.svd_ is None:
+        # cluster_weight_ is 0 without latent components
+        if self.cluster_weight_ <= 0 or n_documents > self.cluster_max_documents:
             return None
         latent = self.latent_ if self.latent_ is not None else self._latent(self.matrix_)
         return TopicClusters.fit(
@@ -503,8 +503,9 @@ class RelatedIndex:
         similarities = (vectors @ self.matrix_.T).toarray()
         own = np.array([-1 if (row := self.row_of(article_id)) is None else row for article_id in ids])
         similarities[np.flatnonzero(own >= 0), own[own >= 0]] = 0.0
-        graph = getattr(self, "graph_", None)  # None in an index built before it was kept
-        reranked = graph is not None or getattr(self, "clusters_", None) is not None
+        # Both None in an index built before they were kept.
+        graph, clusters = getattr(self, "graph_", None), getattr(self, "clusters_", None)
+        reranked = graph is not None or clusters is not None
         columns, scores = top_k_rows(similarities, max(k, self.n_neighbors) if reranked else k)
         query_latent = None if self.latent_ is None else self._latent(vectors)
         columns, scores, cosines = blend_latent(
@@ -516,7 +517,6 @@ class RelatedIndex:
             )
             shared = candidate_products(query_graph, graph, columns)
             columns, scores, cosines = blend_similarity(columns, scores, cosines, shared, self.shared_weight)
-        clusters = getattr(self, "clusters_", None)  # None in an index built before them
         if clusters is not None:
             latent = self._latent(vectors) if query_latent is None else query_latent
             agreement = clusters.agreement(clusters.assign(latent), columns)
