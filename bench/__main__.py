@@ -19,7 +19,7 @@ from typing import Any
 from bench import corpora, labels, popular
 from bench import http as wrk
 from bench.loco import corpus_embeddings
-from bench.metrics import precision_at_k, query_rows, served_neighbours
+from bench.metrics import hit_at_k, precision_at_k, query_rows, served_neighbours
 from bench.peers import PEERS
 from bench.recency import recency_effects
 from bench.serving import http_load, lookup_latency
@@ -32,9 +32,13 @@ SCALE_CORPUS = "imdb-reviews"
 
 
 def peer_scores(corpus: corpora.Corpus, rows: list[int]) -> dict[str, float]:
-    return {
-        name: precision_at_k(corpus, rows, peer(corpus.documents, rows, 5)) for name, peer in PEERS.items()
-    }
+    """Each peer's precision@5 (``NAME``) and hit@5 (``NAME_hit``)."""
+    scores = {}
+    for name, peer in PEERS.items():
+        neighbours = peer(corpus.documents, rows, 5)
+        scores[name] = precision_at_k(corpus, rows, neighbours)
+        scores[f"{name}_hit"] = hit_at_k(corpus, rows, neighbours)
+    return scores
 
 
 def quality(
@@ -47,7 +51,9 @@ def quality(
     started = time.perf_counter()
     index = RelatedIndex(n_jobs=n_jobs).fit(corpus.documents)
     scores["service_build_s"] = time.perf_counter() - started
-    scores["service"] = precision_at_k(corpus, rows, served_neighbours(index, rows))
+    served = served_neighbours(index, rows)
+    scores["service"] = precision_at_k(corpus, rows, served)
+    scores["service_hit"] = hit_at_k(corpus, rows, served)
     scores["service_with_duplicates"] = precision_at_k(corpus, rows, index.neighbours_[rows])
     scores["latent_weight"] = index.latent_weight_
     vectors = corpus_embeddings(corpus) if embeddings else None  # None above the cap
@@ -98,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"build {SCALE_CORPUS}: {report['build']}", file=sys.stderr)
         corpus = corpora.load(SCALE_CORPUS)
         scores = {
-            key: report["build"][key] for key in ("service", "service_with_duplicates", "latent_weight")
+            key: report["build"][key]
+            for key in ("service", "service_hit", "service_with_duplicates", "latent_weight")
         }
         scores.update(peer_scores(corpus, query_rows(len(corpus.documents))))
         report["quality"][SCALE_CORPUS] = {
@@ -190,9 +197,11 @@ def render_table(report: dict[str, Any]) -> str:
     blended = any("service_embeddings" in scores for scores in quality.values())
     extra = ["service + embeddings (optional)"] if blended else []
     lines.append(
-        "| corpus (relevant = …) | docs | " + " | ".join(peers + extra) + " | service − tfidf_tuned |"
+        "| corpus (relevant = …) | docs | "
+        + " | ".join(peers + extra)
+        + " | service − tfidf_tuned | hit@5: service / tfidf_tuned |"
     )
-    lines.append("|---|---:|" + "---:|" * (len(peers) + len(extra) + 1))
+    lines.append("|---|---:|" + "---:|" * (len(peers) + len(extra) + 2))
     for name, scores in quality.items():
         best_peer = max(scores[p] for p in PEERS)
         cells = [
@@ -203,6 +212,8 @@ def render_table(report: dict[str, Any]) -> str:
             with_embeddings = scores.get("service_embeddings")
             cells.append("—" if with_embeddings is None else f"{with_embeddings:.3f}")
         cells.append(f"{scores['service'] - scores['tfidf_tuned']:+.3f}")
+        hits = scores.get("service_hit"), scores.get("tfidf_tuned_hit")
+        cells.append("—" if None in hits else f"{hits[0]:.3f} / {hits[1]:.3f}")
         lines.append(f"| {name} ({scores['label']}) | {scores['documents']:,} | " + " | ".join(cells) + " |")
     if report.get("labels"):
         lines += ["", "Tags and category indexed (not the label judged):", labels.render(report["labels"])]

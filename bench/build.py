@@ -17,7 +17,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.neighbors import NearestNeighbors
 
 from bench import corpora
-from bench.metrics import precision_at_k, query_rows, served_neighbours
+from bench.metrics import hit_at_k, precision_at_k, query_rows, served_neighbours
 from bench.peers import texts_of
 from service.recommender import RelatedIndex
 
@@ -102,8 +102,10 @@ def measure(name: str, *, n_jobs: int = 2, nn_queries: int = 2000) -> dict[str, 
 
 def _quality(corpus: corpora.Corpus, index: RelatedIndex) -> dict[str, float]:
     rows = query_rows(index.size)
+    served = served_neighbours(index, rows)
     return {
-        "service": precision_at_k(corpus, rows, served_neighbours(index, rows)),
+        "service": precision_at_k(corpus, rows, served),
+        "service_hit": hit_at_k(corpus, rows, served),
         "service_with_duplicates": precision_at_k(corpus, rows, index.neighbours_[rows]),
     }
 

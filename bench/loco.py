@@ -11,7 +11,9 @@ gain on the corpus left out is reported (see ``leave_one_out`` and ``TOLERANCE``
 Scores are cached in ``bench/results/loco-scores.jsonl`` (a run resumes). A cached key names the
 parameters that differ from the defaults of its day: when a default changes, the keys scored
 before must say the old value (when ``phrase_weight`` became 0.5, every earlier key was given
-``"phrase_weight": 0.0``; when ``cluster_weight`` became 0.3, ``"cluster_weight": 0.0``).
+``"phrase_weight": 0.0``; when ``cluster_weight`` became 0.3, ``"cluster_weight": 0.0``; when
+the cluster agreement came to multiply the score instead of adding to it, the keys scored with
+clusters added were dropped).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ GRID: dict[str, list[Any]] = {
     "n_components": [32, 48, 64, 128],
     "title_weight": [1.0, 2.0, 3.0, 5.0],
     "phrase_weight": [0.0, 0.25, 0.5, 0.75, 1.0],
-    "cluster_weight": [0.0, 0.1, 0.2, 0.3],
+    "cluster_weight": [0.0, 0.3, 0.5, 0.6, 0.8],
     # Only with RELATED_EMBEDDINGS on (0.0: on, but not blended; the index default is 0.2).
     "embedding_weight": [0.0, 0.1, 0.2, 0.35],
 }

@@ -28,6 +28,18 @@ def precision_at_k(corpus: Corpus, queries: Sequence[int], neighbours: np.ndarra
     return total / counted if counted else 0.0
 
 
+def hit_at_k(corpus: Corpus, queries: Sequence[int], neighbours: np.ndarray, k: int = 5) -> float:
+    """Share of labelled queries with at least one relevant article among the top ``k``: how a
+    site whose editors link each article to a few others judges a list."""
+    hits, counted = 0, 0
+    for query, row in zip(queries, neighbours):
+        if not corpus.labels[query]:
+            continue
+        hits += any(other >= 0 and corpus.relevant(query, int(other)) for other in row[:k])
+        counted += 1
+    return hits / counted if counted else 0.0
+
+
 @contextmanager
 def stopwatch() -> Iterator[Callable[[], float]]:
     started = time.perf_counter()

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from bench.loco import leave_one_out
 from service.recommender import Document, RelatedIndex
 from service.recommender.clusters import TopicClusters
-from service.recommender.neighbours import neighbour_graph, pair_products, rerank_shared
+from service.recommender.neighbours import blend_similarity, neighbour_graph, pair_products, rerank_shared
 from service.recommender.text import index_text
 from service.recommender.weights import TermWeights
 from tests.factories import corpus
@@ -250,8 +250,8 @@ def test_clusters_rank_candidates_of_the_same_subject_first_and_fresh_articles_a
     # articles of one subject share clusters; of different subjects, seldom
     same = topic[np.maximum(index.neighbours_, 0)] == topic[:, None]
     assert agreement[valid & same].mean() > max(0.3, 4 * agreement[valid & ~same].mean())
-    # with all the weight on the clusters, each list runs from most to least agreement
-    assert (np.diff(np.where(valid, agreement, 0.0), axis=1) <= 1e-6).all()
+    # with all the weight on the clusters, a candidate never clustered with the article is dropped
+    assert (agreement[valid] > 0).all()
     for row in (0, 100, 200):
         built = index.neighbours(row)[:10]
         fresh = index.similar_to(documents[row], k=10)
@@ -267,5 +267,26 @@ def test_clusters_are_left_out_above_their_cap_and_in_an_index_built_before_them
     # the weight is scaled like the automatic latent weight: by how well the latent space fits
     ratio = index.latent_weight_ / index.latent_weight_max
     assert 0 < index.cluster_weight_ == pytest.approx(index.cluster_weight * ratio)
+    del index.cluster_multiply_  # as an index pickled while the agreement was added
+    assert {n.id.split("-")[0] for n in index.similar_to(documents[0])[:5]} == {"sleep"}
     del index.clusters_  # as an index pickled before topic clusters existed
     assert {n.id.split("-")[0] for n in index.similar_to(documents[0])[:5]} == {"sleep"}
+
+
+def test_a_multiplied_blend_ranks_alike_whatever_the_scale_of_the_scores() -> None:
+    columns = np.array([[3, 4, 5]])
+    scores = np.array([[0.30, 0.25, 0.20]], np.float32)
+    agreement = np.array([[0.0, 1.0, 0.5]], np.float32)
+    cosines = scores.copy()
+    ranked, blended, kept = blend_similarity(columns, scores, cosines, agreement, 0.6, multiply=True)
+    np.testing.assert_array_equal(ranked, [[4, 5, 3]])
+    # agreement 1 keeps the score, 0 keeps 1 - weight of it; the cosines travel with their columns
+    np.testing.assert_allclose(blended, [[0.25, 0.2 * 0.7, 0.3 * 0.4]], rtol=1e-6)
+    np.testing.assert_allclose(kept, [[0.25, 0.20, 0.30]])
+    for scale in (0.01, 10.0):
+        scaled, _, _ = blend_similarity(columns, scale * scores, cosines, agreement, 0.6, multiply=True)
+        np.testing.assert_array_equal(scaled, ranked)
+    # an added agreement outweighs small scores: the order changes with their scale
+    small, _, _ = blend_similarity(columns, 0.01 * scores, cosines, agreement, 0.6)
+    large, _, _ = blend_similarity(columns, 10.0 * scores, cosines, agreement, 0.6)
+    assert small.tolist() != large.tolist()

@@ -123,13 +123,16 @@ class RelatedIndex:
     likely on its subject than one that shares a few words by chance. ``graph_`` keeps the
     lists, so an article that is not indexed yet is re-ranked the same way.
 
-    Topic clusters last re-rank them by ``(1 - c) · score + c · agreement`` (``c``, recorded as
+    Topic clusters last re-rank them by ``score · (1 - c + c · agreement)`` (``c``, recorded as
     ``cluster_weight_``, is ``cluster_weight`` times how well the latent components summarise
     the corpus, as for ``latent_weight="auto"``: the clusters are drawn in their space; 0 turns
     it off): the share of k-means runs over the latent vectors
     (``cluster_runs`` seeds at each of ``cluster_sizes``, fitted on at most ``cluster_sample``
     articles) that put the two articles in the same cluster (see
-    :mod:`~service.recommender.clusters`). Only on sites of up to ``cluster_max_documents``
+    :mod:`~service.recommender.clusters`): a candidate never clustered with the article keeps
+    ``1 - c`` of its score. A product, not a sum, so that it weighs the same on a site whose
+    cosines are all small (where relevance is narrow, such as reviews of one film, a sum
+    outweighed them). Only on sites of up to ``cluster_max_documents``
     articles: clusters this coarse cost precision where relevance is narrow and the site large
     (IMDb's 100,000 reviews, relevant = the same movie).
 
@@ -161,7 +164,7 @@ class RelatedIndex:
         latent_sample: int = 20_000,
         shared_neighbours: int = 20,
         shared_weight: float = 0.5,
-        cluster_weight: float = 0.3,
+        cluster_weight: float = 0.5,
         cluster_sizes: tuple[int, ...] = (5, 10, 20, 40),
         cluster_runs: int = 4,
         cluster_sample: int = 5_000,
@@ -274,6 +277,7 @@ class RelatedIndex:
             )
         self.cluster_weight_ = self.cluster_weight * self._latent_confidence()
         self.clusters_ = self._fit_clusters(len(documents))
+        self.cluster_multiply_ = True
         if self.clusters_ is not None:
             self.neighbours_, self.scores_, self.cosines_ = rerank_in_blocks(
                 self.neighbours_,
@@ -281,6 +285,7 @@ class RelatedIndex:
                 self.cosines_,
                 self.clusters_.indexed_agreement,
                 self.cluster_weight_,
+                multiply=True,
             )
         self.groups_ = duplicate_groups(self.neighbours_, self.cosines_, self.duplicate_threshold)
         return self
@@ -520,8 +525,11 @@ class RelatedIndex:
         if clusters is not None:
             latent = self._latent(vectors) if query_latent is None else query_latent
             agreement = clusters.agreement(clusters.assign(latent), columns)
-            weight = self.cluster_weight_
-            columns, scores, cosines = blend_similarity(columns, scores, cosines, agreement, weight)
+            # An index built before the blend multiplied added the agreement instead.
+            multiply = getattr(self, "cluster_multiply_", False)
+            columns, scores, cosines = blend_similarity(
+                columns, scores, cosines, agreement, self.cluster_weight_, multiply=multiply
+            )
         columns, scores, cosines = columns[:, :k], scores[:, :k], cosines[:, :k]
         return [
             [

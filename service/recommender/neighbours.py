@@ -340,12 +340,27 @@ def candidate_products(queries: sp.csr_matrix, rows: sp.csr_matrix, columns: np.
 
 
 def blend_similarity(
-    columns: np.ndarray, scores: np.ndarray, cosines: np.ndarray, shared: np.ndarray, weight: float
+    columns: np.ndarray,
+    scores: np.ndarray,
+    cosines: np.ndarray,
+    shared: np.ndarray,
+    weight: float,
+    *,
+    multiply: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Re-rank by ``(1 - weight) · score + weight · shared``, best first (``shared``: a
-    similarity per candidate, such as the shared-neighbour or the embedding cosine)."""
+    similarity per candidate, such as the shared-neighbour or the embedding cosine).
+
+    With ``multiply``, by ``score · (1 - weight + weight · shared)`` instead: a candidate keeps
+    its score where ``shared`` is 1 and loses up to ``weight`` of it where ``shared`` is 0,
+    whatever the scale of the scores (on a site where every cosine is small, an added term
+    would outweigh them all)."""
     valid = columns >= 0
-    blended = np.where(valid, (1.0 - weight) * scores + weight * shared, 0.0).astype(np.float32)
+    if multiply:
+        blended = scores * (1.0 - weight + weight * shared)
+    else:
+        blended = (1.0 - weight) * scores + weight * shared
+    blended = np.where(valid, blended, 0.0).astype(np.float32)
     order = np.argsort(-blended, axis=1, kind="stable")
     columns = np.take_along_axis(columns, order, axis=1)
     blended = np.take_along_axis(blended, order, axis=1)
@@ -368,6 +383,7 @@ def rerank_in_blocks(
     similarity: CandidateSimilarity,
     weight: float,
     *,
+    multiply: bool = False,
     block_size: int = 4096,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every row's candidates re-ranked by :func:`blend_similarity` with ``similarity``, a block of
@@ -377,7 +393,7 @@ def rerank_in_blocks(
         stop = min(start + block_size, neighbours.shape[0])
         other = similarity(start, stop, neighbours[start:stop])
         neighbours[start:stop], scores[start:stop], cosines[start:stop] = blend_similarity(
-            neighbours[start:stop], scores[start:stop], cosines[start:stop], other, weight
+            neighbours[start:stop], scores[start:stop], cosines[start:stop], other, weight, multiply=multiply
         )
     return neighbours, scores, cosines
 
