@@ -3,6 +3,7 @@
 python -m bench                      # every corpus in ../shared/data
 python -m bench --corpora bbc-news   # a subset
 python -m bench --quick              # a small smoke run (the test suite runs this)
+python -m bench --skip-http --skip-popular --skip-embeddings   # the quality table only
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small subsets, for a smoke run")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-popular", action="store_true", help="skip the popular-lists benchmark")
+    parser.add_argument(
+        "--skip-embeddings", action="store_true", help="no optional-embeddings column, even when installed"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
     names = args.corpora if args.corpora is not None else corpora.available()
@@ -79,20 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
     }
 
-    report["quality"] = {}
-    largest: RelatedIndex | None = None
-    for name in names:
-        if name == SCALE_CORPUS and not args.quick:
-            continue  # measured at scale below
-        corpus = corpora.load(name, limit=limit)
-        # The optional embeddings when installed, on full runs (vectors cached in bench/.cache).
-        scores, index = quality(corpus, n_jobs=2, embeddings=not args.quick and embeddings_installed())
-        report["quality"][name] = {"label": corpus.label_name, "documents": len(corpus.documents), **scores}
-        if largest is None or index.size > largest.size:
-            largest = index
-        if any(corpus.dates):
-            report.setdefault("recency", {})[name] = recency_effects(corpus, index)
-        print(f"quality {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()), file=sys.stderr)
+    # The optional embeddings when installed, on full runs (vectors cached in bench/.cache).
+    embeddings = not (args.quick or args.skip_embeddings) and embeddings_installed()
+    at_scale_below = [] if args.quick else [SCALE_CORPUS]
+    largest = _quality_report(report, [n for n in names if n not in at_scale_below], limit, embeddings)
 
     report["labels"] = _label_effects(names, limit)
 
@@ -147,6 +141,24 @@ def main(argv: list[str] | None = None) -> int:
     args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(render_table(report))
     return 0
+
+
+def _quality_report(
+    report: dict[str, Any], names: list[str], limit: int | None, embeddings: bool
+) -> RelatedIndex | None:
+    """Fill ``report["quality"]`` (and ``"recency"``) for ``names``; returns the largest index."""
+    report["quality"] = {}
+    largest: RelatedIndex | None = None
+    for name in names:
+        corpus = corpora.load(name, limit=limit)
+        scores, index = quality(corpus, n_jobs=2, embeddings=embeddings)
+        report["quality"][name] = {"label": corpus.label_name, "documents": len(corpus.documents), **scores}
+        if largest is None or index.size > largest.size:
+            largest = index
+        if any(corpus.dates):
+            report.setdefault("recency", {})[name] = recency_effects(corpus, index)
+        print(f"quality {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()), file=sys.stderr)
+    return largest
 
 
 def _label_effects(names: list[str], limit: int | None) -> dict[str, Any]:
