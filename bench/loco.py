@@ -13,7 +13,9 @@ parameters that differ from the defaults of its day: when a default changes, the
 before must say the old value (when ``phrase_weight`` became 0.5, every earlier key was given
 ``"phrase_weight": 0.0``; when ``cluster_weight`` became 0.3, ``"cluster_weight": 0.0``; when
 the cluster agreement came to multiply the score instead of adding to it, the keys scored with
-clusters added were dropped).
+clusters added were dropped; when ``latent_weight_max`` became 0.35, ``"latent_weight_max": 0.5``, and when
+``cluster_weight`` then became 0.6, ``"cluster_weight": 0.5``, except on imdb-reviews, above
+the clusters' cap).
 """
 
 from __future__ import annotations
