@@ -13,31 +13,32 @@ from bench.corpora import Corpus
 from service.recommender import RelatedIndex
 
 
-def precision_at_k(corpus: Corpus, queries: Sequence[int], neighbours: np.ndarray, k: int = 5) -> float:
-    """Mean over labelled queries of (relevant among the top k) / k.
+def relevant_counts(corpus: Corpus, queries: Sequence[int], neighbours: np.ndarray, k: int = 5) -> np.ndarray:
+    """Per labelled query, how many of its top ``k`` neighbours are relevant.
 
-    ``neighbours[i]`` are the ranked neighbours of document ``queries[i]``.
+    ``neighbours[i]`` are the ranked neighbours of document ``queries[i]`` (``-1`` pads).
     """
-    total, counted = 0.0, 0
-    for query, row in zip(queries, neighbours):
-        if not corpus.labels[query]:
-            continue
-        hits = sum(1 for other in row[:k] if other >= 0 and corpus.relevant(query, int(other)))
-        total += hits / k
-        counted += 1
-    return total / counted if counted else 0.0
+    return np.array(
+        [
+            sum(1 for other in row[:k] if other >= 0 and corpus.relevant(query, int(other)))
+            for query, row in zip(queries, neighbours)
+            if corpus.labels[query]
+        ],
+        dtype=np.float64,
+    )
+
+
+def precision_at_k(corpus: Corpus, queries: Sequence[int], neighbours: np.ndarray, k: int = 5) -> float:
+    """Mean over labelled queries of (relevant among the top k) / k."""
+    counts = relevant_counts(corpus, queries, neighbours, k)
+    return float(counts.mean() / k) if counts.size else 0.0
 
 
 def hit_at_k(corpus: Corpus, queries: Sequence[int], neighbours: np.ndarray, k: int = 5) -> float:
     """Share of labelled queries with at least one relevant article among the top ``k``: how a
     site whose editors link each article to a few others judges a list."""
-    hits, counted = 0, 0
-    for query, row in zip(queries, neighbours):
-        if not corpus.labels[query]:
-            continue
-        hits += any(other >= 0 and corpus.relevant(query, int(other)) for other in row[:k])
-        counted += 1
-    return hits / counted if counted else 0.0
+    counts = relevant_counts(corpus, queries, neighbours, k)
+    return float((counts > 0).mean()) if counts.size else 0.0
 
 
 @contextmanager
