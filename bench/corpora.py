@@ -37,8 +37,11 @@ def _tags(record: dict) -> frozenset[str]:
     return frozenset(record.get("tags") or [])
 
 
-def _movie(record: dict) -> frozenset[str]:
-    return frozenset(tag for tag in record.get("tags") or [] if tag.startswith("movie:"))
+def _prefixed(prefix: str) -> Callable[[dict], frozenset[str]]:
+    def labels(record: dict) -> frozenset[str]:
+        return frozenset(tag for tag in record.get("tags") or [] if tag.startswith(prefix))
+
+    return labels
 
 
 # What "relevant" means per corpus (see each NAME.SOURCE.md).
@@ -51,17 +54,23 @@ LABELS: dict[str, tuple[str, Callable[[dict], frozenset[str]]]] = {
     "simonw-til": ("same topic folder", _category),
     "zh-tidb-docs": ("same doc section", _category),
     "de-mdn": ("same doc section", _category),
-    "imdb-reviews": ("same movie", _movie),
-    "imdb-reviews-10k": ("same movie", _movie),
+    "imdb-reviews": ("same movie", _prefixed("movie:")),
+    "imdb-reviews-10k": ("same movie", _prefixed("movie:")),
+    "medquad-concepts": ("shares a UMLS concept", _prefixed("cui:")),
 }
-# Corpora read from the start of another's file: (file name, articles). The first 10,000 IMDb
-# reviews are a site under every size cap where relevance is narrow (the same film), unlike
-# the sections and topic folders of the others.
-SUBSETS: dict[str, tuple[str, int]] = {"imdb-reviews-10k": ("imdb-reviews", 10_000)}
+# Corpora read from another's file: (file name, articles from its start; None: all). Both judge
+# "relevant" narrowly, as a site's editors linking each article to a few others would, unlike
+# the sections and topic folders of the others: the first 10,000 IMDb reviews (a site under
+# every size cap; relevant = the same film) and MedQuAD by medical concept (relevant = pages
+# sharing a UMLS concept, mostly one condition described by two source sites).
+SUBSETS: dict[str, tuple[str, int | None]] = {
+    "imdb-reviews-10k": ("imdb-reviews", 10_000),
+    "medquad-concepts": ("medquad", None),
+}
 
 
 def _file(name: str) -> Path:
-    return SHARED_DATA / f"{SUBSETS.get(name, (name, 0))[0]}.jsonl.gz"
+    return SHARED_DATA / f"{SUBSETS.get(name, (name, None))[0]}.jsonl.gz"
 
 
 def available() -> list[str]:
@@ -71,8 +80,8 @@ def available() -> list[str]:
 def load(name: str, limit: int | None = None) -> Corpus:
     """Read ``name`` with category and tags withheld from the documents."""
     label_name, label_of = LABELS[name]
-    if name in SUBSETS:
-        size = SUBSETS[name][1]
+    size = SUBSETS.get(name, (name, None))[1]
+    if size is not None:
         limit = size if limit is None else min(limit, size)
     documents, labels, dates = [], [], []
     with gzip.open(_file(name), "rt", encoding="utf-8") as handle:

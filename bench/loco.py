@@ -15,7 +15,9 @@ before must say the old value (when ``phrase_weight`` became 0.5, every earlier 
 the cluster agreement came to multiply the score instead of adding to it, the keys scored with
 clusters added were dropped; when ``latent_weight_max`` became 0.35, ``"latent_weight_max": 0.5``, and when
 ``cluster_weight`` then became 0.6, ``"cluster_weight": 0.5``, except on imdb-reviews, above
-the clusters' cap).
+the clusters' cap; when lists came to lead with the closest match by words, ``"closest_lead":
+null``). A score keeps hit@5 beside precision@5 (``--metric hit`` judges by it; scores from
+before hit@5 was kept are built again).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from bench import corpora
-from bench.metrics import precision_at_k, query_rows, served_neighbours
+from bench.metrics import hit_at_k, precision_at_k, query_rows, served_neighbours
 from service.recommender import RelatedIndex
 from service.recommender.embeddings import MAX_DOCUMENTS, DocumentEmbeddings, EmbeddingCache
 
@@ -51,6 +53,8 @@ GRID: dict[str, list[Any]] = {
     "title_weight": [1.0, 2.0, 3.0, 5.0],
     "phrase_weight": [0.0, 0.25, 0.5, 0.75, 1.0],
     "cluster_weight": [0.0, 0.3, 0.5, 0.6, 0.8],
+    # None: never; 0.0: always (see RelatedIndex's closest_lead).
+    "closest_lead": [None, 0.5, 0.4, 0.3, 0.2, 0.0],
     # Only with RELATED_EMBEDDINGS on (0.0: on, but not blended; the index default is 0.2).
     "embedding_weight": [0.0, 0.1, 0.2, 0.35],
 }
@@ -68,7 +72,16 @@ REFERENCE: dict[str, Any] = {
     "embedding_weight": 0.0,
     "phrase_weight": 0.0,
     "cluster_weight": 0.0,
+    "closest_lead": None,
 }
+# What a corpus's score is: precision@5 as served, or hit@5 (at least one relevant among the five).
+METRICS = ("precision", "hit")
+# Parameters for sites judged narrowly, chosen by hit@5 among the values that lose at most
+# TOLERANCE of precision@5 on each other corpus (``leave_one_out_guarded``), except on a corpus
+# whose pages are also judged narrowly among the others (TWINS): medquad by source site, whose
+# pages on the same condition from another site are what the closest-match lead brings up.
+GUARDED_BY_PRECISION = {"closest_lead"}
+TWINS = {"medquad": "medquad-concepts"}
 
 
 def corpus_embeddings(corpus: corpora.Corpus) -> np.ndarray | None:
@@ -82,26 +95,36 @@ def _key(name: str, params: dict[str, Any]) -> str:
 
 
 def score(corpus: corpora.Corpus, params: dict[str, Any], *, n_jobs: int = 2) -> dict[str, float]:
-    """precision@5 as served of an index with ``params`` (the others at their defaults)."""
+    """precision@5 and hit@5 as served of an index with ``params`` (the others at their defaults)."""
     rows = query_rows(len(corpus.documents))
     embeddings = corpus_embeddings(corpus) if "embedding_weight" in params else None
     started = time.perf_counter()
     index = RelatedIndex(n_jobs=n_jobs, **params).fit(corpus.documents, embeddings=embeddings)
+    build_s = time.perf_counter() - started
+    served = served_neighbours(index, rows)
     return {
-        "precision": precision_at_k(corpus, rows, served_neighbours(index, rows)),
-        "build_s": time.perf_counter() - started,
+        "precision": precision_at_k(corpus, rows, served),
+        "hit": hit_at_k(corpus, rows, served),
+        "build_s": build_s,
     }
 
 
 def collect(
-    names: Sequence[str], grid: dict[str, list[Any]], cache: Path, *, n_jobs: int = 2
+    names: Sequence[str],
+    grid: dict[str, list[Any]],
+    cache: Path,
+    *,
+    metric: str = "precision",
+    n_jobs: int = 2,
 ) -> dict[str, dict[str, float]]:
-    """``{corpus: {key: precision}}`` for every single-parameter change of ``grid``."""
+    """``{corpus: {key: metric}}`` for every single-parameter change of ``grid`` (a cached
+    score without ``metric``, from before hit@5 was kept, is scored again)."""
     done: dict[str, float] = {}
     if cache.exists():
         for line in cache.read_text(encoding="utf-8").splitlines():
             entry = json.loads(line)
-            done[entry["key"]] = entry["precision"]
+            if metric in entry:
+                done[entry["key"]] = entry[metric]
     defaults = RelatedIndex().get_params()
     caps = {
         "embedding_weight": MAX_DOCUMENTS,
@@ -127,10 +150,10 @@ def collect(
                 if key not in done:
                     corpus = corpus or corpora.load(name)
                     result = score(corpus, params, n_jobs=n_jobs)
-                    done[key] = result["precision"]
+                    done[key] = result[metric]
                     with cache.open("a", encoding="utf-8") as handle:
                         handle.write(json.dumps({"key": key, **result}) + "\n")
-                    print(f"{name} {params or 'defaults'}: {result['precision']:.4f}", file=sys.stderr)
+                    print(f"{name} {params or 'defaults'}: {metric} {result[metric]:.4f}", file=sys.stderr)
                 table[name][json.dumps({parameter: value})] = done[key]
     return table
 
@@ -173,6 +196,47 @@ def leave_one_out(
     return rows
 
 
+def leave_one_out_guarded(
+    hits: dict[str, dict[str, float]],
+    precisions: dict[str, dict[str, float]],
+    parameter: str,
+    values: list[Any],
+    reference: Any,
+) -> list[dict[str, Any]]:
+    """As :func:`leave_one_out` judged by hit@5, where a value qualifies only if it loses at most
+    ``TOLERANCE`` of precision@5 on each of the others (a corpus whose twin is among them excepted);
+    each row also gives the precision@5 gain on the corpus left out (``held_out_precision_gain``)."""
+    names = list(hits)
+
+    def at(table: dict[str, dict[str, float]], name: str, value: Any) -> float:
+        return table[name][json.dumps({parameter: value})]
+
+    rows = []
+    for held_out in names:
+        others = [name for name in names if name != held_out]
+        guarded = [name for name in others if TWINS.get(name) not in others]
+        gains = {}
+        for value in values:
+            losses = [at(precisions, name, value) - at(precisions, name, reference) for name in guarded]
+            if value == reference or min(losses, default=0.0) >= -TOLERANCE:
+                changes = [at(hits, name, value) - at(hits, name, reference) for name in others]
+                gains[json.dumps(value)] = sum(changes) / len(changes)
+        chosen = json.loads(max(gains, key=lambda value: gains[value]))
+        rows.append(
+            {
+                "held_out": held_out,
+                "chosen": chosen,
+                "others_gain": gains[json.dumps(chosen)],
+                "held_out_reference": at(hits, held_out, reference),
+                "held_out_chosen": at(hits, held_out, chosen),
+                "held_out_gain": at(hits, held_out, chosen) - at(hits, held_out, reference),
+                "held_out_precision_gain": at(precisions, held_out, chosen)
+                - at(precisions, held_out, reference),
+            }
+        )
+    return rows
+
+
 def render(results: dict[str, list[dict[str, Any]]], references: dict[str, Any]) -> str:
     lines = [
         "| parameter (vs reference) | corpus left out | chosen on the others | their mean gain | "
@@ -199,26 +263,37 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.loco", description=__doc__.splitlines()[0])
     parser.add_argument("--corpora", nargs="*", default=None, help="names in ../shared/data")
     parser.add_argument("--parameters", nargs="*", default=None, help=f"of {', '.join(GRID)}")
+    parser.add_argument("--metric", choices=METRICS, default="precision", help="what a corpus is scored by")
     parser.add_argument("--cache", type=Path, default=RESULTS / "loco-scores.jsonl")
-    parser.add_argument("--output", type=Path, default=RESULTS / "loco.json")
+    parser.add_argument("--output", type=Path, default=None, help="default: results/loco[-hit].json")
     args = parser.parse_args(argv)
     names = args.corpora if args.corpora is not None else corpora.available()
     grid = {name: GRID[name] for name in (args.parameters or GRID)}
     args.cache.parent.mkdir(parents=True, exist_ok=True)
-    table = collect(names, grid, args.cache)
+    table = collect(names, grid, args.cache, metric=args.metric)
+    suffix = "" if args.metric == "precision" else f"-{args.metric}"
+    output = args.output or RESULTS / f"loco{suffix}.json"
     defaults = RelatedIndex().get_params()
     references = {parameter: REFERENCE.get(parameter, defaults[parameter]) for parameter in grid}
     results = {
         parameter: leave_one_out(table, parameter, values, references[parameter])
         for parameter, values in grid.items()
     }
+    guarded = {parameter: grid[parameter] for parameter in GUARDED_BY_PRECISION & set(grid)}
+    if guarded:
+        hits = collect(names, guarded, args.cache, metric="hit")
+        precisions = collect(names, guarded, args.cache, metric="precision")
+        for parameter, values in guarded.items():
+            rows = leave_one_out_guarded(hits, precisions, parameter, values, references[parameter])
+            results[f"{parameter} (hit@5, precision@5 guarded)"] = rows
+            references[f"{parameter} (hit@5, precision@5 guarded)"] = references[parameter]
     # Parameters not run this time keep their earlier results in the file.
-    saved = json.loads(args.output.read_text(encoding="utf-8")) if args.output.exists() else {}
+    saved = json.loads(output.read_text(encoding="utf-8")) if output.exists() else {}
     scores, loco = saved.get("scores", {}), saved.get("loco", {})
     for name, row in table.items():
         scores.setdefault(name, {}).update(row)
     loco.update(results)
-    args.output.write_text(json.dumps({"scores": scores, "loco": loco}, indent=2) + "\n", encoding="utf-8")
+    output.write_text(json.dumps({"scores": scores, "loco": loco}, indent=2) + "\n", encoding="utf-8")
     print(render(results, references))
     return 0
 

@@ -1,5 +1,6 @@
 """What makes the related list relevant: CJK text, BM25 term weights, shared nearest neighbours,
-the latent weight, phrases, topic clusters, and the leave-one-corpus-out choice of defaults."""
+the latent weight, phrases, topic clusters, the closest match by words leading, and the
+leave-one-corpus-out choice of defaults."""
 
 from __future__ import annotations
 
@@ -9,10 +10,16 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from bench.loco import leave_one_out
+from bench.loco import leave_one_out, leave_one_out_guarded
 from service.recommender import Document, RelatedIndex
 from service.recommender.clusters import TopicClusters
-from service.recommender.neighbours import blend_similarity, neighbour_graph, pair_products, rerank_shared
+from service.recommender.neighbours import (
+    blend_similarity,
+    lead_with_closest,
+    neighbour_graph,
+    pair_products,
+    rerank_shared,
+)
 from service.recommender.text import index_text
 from service.recommender.weights import TermWeights
 from tests.factories import corpus
@@ -172,6 +179,31 @@ def test_leave_one_corpus_out_judges_a_value_on_the_corpus_it_was_not_chosen_on(
     assert rows["d"]["chosen"] == 1 and rows["d"]["held_out_gain"] == pytest.approx(-0.03)
 
 
+def test_a_value_for_narrow_sites_is_chosen_by_hit_at_5_within_a_precision_guard() -> None:
+    def cell(value: float) -> str:
+        return json.dumps({"w": value})
+
+    hits = {
+        "a": {cell(0): 0.70, cell(1): 0.80},
+        "b": {cell(0): 0.90, cell(1): 0.91},
+        "medquad": {cell(0): 0.90, cell(1): 0.90},
+        "medquad-concepts": {cell(0): 0.20, cell(1): 0.40},
+    }
+    precisions = {
+        "a": {cell(0): 0.50, cell(1): 0.498},
+        "b": {cell(0): 0.60, cell(1): 0.59},  # loses more than the tolerance
+        "medquad": {cell(0): 0.93, cell(1): 0.90},  # its twin judges the same pages narrowly
+        "medquad-concepts": {cell(0): 0.07, cell(1): 0.10},
+    }
+    rows = {row["held_out"]: row for row in leave_one_out_guarded(hits, precisions, "w", [0, 1], 0)}
+    # with b among the others its precision@5 guards against the value, whatever hit@5 gains
+    assert rows["a"]["chosen"] == 0 and rows["medquad"]["chosen"] == 0
+    # b left out: chosen on hit@5 (medquad's loss excused by its twin), judged by hit@5 on b
+    assert rows["b"]["chosen"] == 1 and rows["b"]["held_out_gain"] == pytest.approx(0.01)
+    assert rows["b"]["held_out_precision_gain"] == pytest.approx(-0.01)
+    assert rows["b"]["others_gain"] == pytest.approx((0.10 + 0.0 + 0.20) / 3)
+
+
 def phrase_documents() -> list[Document]:
     """Two articles say "blood pressure", one says "blood" and "pressure" apart; the rest is filler."""
     filler = [f"filler{n} common words here" for n in range(30)]
@@ -294,3 +326,42 @@ def test_a_multiplied_blend_ranks_alike_whatever_the_scale_of_the_scores() -> No
     small, _, _ = blend_similarity(columns, 0.01 * scores, cosines, agreement, 0.6)
     large, _, _ = blend_similarity(columns, 10.0 * scores, cosines, agreement, 0.6)
     assert small.tolist() != large.tolist()
+
+
+def test_the_closest_match_by_words_leads_unless_scored_far_below_the_best() -> None:
+    columns = np.array([[3, 4, 5, 6], [7, 8, 9, -1], [1, 2, 3, 4]])
+    scores = np.array([[0.5, 0.4, 0.3, 0.2], [0.6, 0.5, 0.1, 0.0], [0.5, 0.4, 0.3, 0.2]], np.float32)
+    cosines = np.array([[0.2, 0.3, 0.9, 0.4], [0.2, 0.1, 0.5, 0.0], [0.3, 0.2, 0.1, 0.1]], np.float32)
+    ranked, ranked_scores, ranked_cosines = lead_with_closest(columns, scores, cosines, 0.8, 0.3)
+    # row 0: 5 is a near-duplicate (never served), so 6 (cosine 0.4) leads, scored as the best
+    assert ranked[0].tolist() == [6, 3, 4, 5]
+    np.testing.assert_allclose(ranked_scores[0], [0.5, 0.5, 0.4, 0.3])
+    np.testing.assert_allclose(ranked_cosines[0], [0.4, 0.2, 0.3, 0.9])
+    # row 1: 9 is the closest but scored 0.1 < 0.3 x 0.6: a match of words on another subject
+    assert ranked[1].tolist() == [7, 8, 9, -1]
+    # row 2: the closest already leads; nothing moves
+    assert ranked[2].tolist() == [1, 2, 3, 4]
+    np.testing.assert_allclose(ranked_scores[2], scores[2])
+    # with a share of 0 it always leads; the inputs are not changed
+    assert lead_with_closest(columns, scores, cosines, 0.8, 0.0)[0][1].tolist() == [9, 7, 8, -1]
+    assert columns[0].tolist() == [3, 4, 5, 6] and scores[0, 3] == np.float32(0.2)
+
+
+def test_lists_lead_with_the_closest_match_and_fresh_articles_alike() -> None:
+    documents = topic_documents()
+    index = RelatedIndex(closest_lead=0.0).fit(documents)
+    plain = RelatedIndex(closest_lead=None).fit(documents)
+    assert index.get_params()["closest_lead"] == 0.0 and RelatedIndex().closest_lead is not None
+    moved = 0
+    for row, document in enumerate(documents):
+        built = index.neighbours(row)
+        closest = max((n for n in built if n.cosine < index.duplicate_threshold), key=lambda n: n.cosine)
+        assert built[0].id == closest.id and built[0].score == max(n.score for n in built)
+        moved += plain.neighbours(row)[0].id != closest.id
+        if row % 40 == 0:
+            fresh = index.similar_to(document, k=10)
+            assert [n.id for n in fresh[:1]] == [closest.id]
+            np.testing.assert_allclose([n.score for n in fresh], [n.score for n in built[:10]], atol=1e-5)
+    assert moved > 0  # the re-rankings had put another article first somewhere
+    del index.closest_lead_  # as an index built before the lead: fresh articles are ranked as it was
+    assert index.similar_to(documents[0], k=10)[0].id == plain.similar_to(documents[0], k=10)[0].id

@@ -20,6 +20,7 @@ from service.recommender.neighbours import (
     blend_similarity,
     candidate_products,
     duplicate_groups,
+    lead_with_closest,
     neighbour_graph,
     rerank_by_vectors,
     rerank_in_blocks,
@@ -136,6 +137,12 @@ class RelatedIndex:
     articles: clusters this coarse cost precision where relevance is narrow and the site large
     (IMDb's 100,000 reviews, relevant = the same movie).
 
+    Each list then leads with the closest match by words (the highest tf-idf cosine that is not
+    a near-duplicate), scored as the list's best, when its score is at least ``closest_lead`` of
+    the best (None: never; :func:`~service.recommender.neighbours.lead_with_closest`): the
+    re-rankings above follow the subject, and where "related" is narrow (an editor's link, the
+    same condition described on another page) the one specific match could fall out of the list.
+
     A title that only repeats the opening of its body (as in feeds whose "title" is the first
     sentence) is not weighted again.
 
@@ -170,6 +177,7 @@ class RelatedIndex:
         cluster_sample: int = 5_000,
         cluster_max_documents: int = 20_000,
         embedding_weight: float = 0.2,
+        closest_lead: float | None = 0.3,
         random_state: int = 0,
         query_terms: int | None = 12,
         candidate_max_df: float = 0.02,
@@ -203,6 +211,7 @@ class RelatedIndex:
         self.cluster_sample = cluster_sample
         self.cluster_max_documents = cluster_max_documents
         self.embedding_weight = embedding_weight
+        self.closest_lead = closest_lead
         self.random_state = random_state
         self.query_terms = query_terms
         self.candidate_max_df = candidate_max_df
@@ -218,7 +227,7 @@ class RelatedIndex:
         "max_features", "stop_words", "n_neighbors", "n_components", "latent_weight",
         "latent_weight_max", "latent_sample", "shared_neighbours", "shared_weight",
         "cluster_weight", "cluster_sizes", "cluster_runs", "cluster_sample", "cluster_max_documents",
-        "embedding_weight",
+        "embedding_weight", "closest_lead",
         "random_state",
         "query_terms", "candidate_max_df", "pool", "exact_below", "duplicate_threshold",
         "block_size", "n_jobs",
@@ -286,6 +295,11 @@ class RelatedIndex:
                 self.clusters_.indexed_agreement,
                 self.cluster_weight_,
                 multiply=True,
+            )
+        self.closest_lead_ = self.closest_lead
+        if self.closest_lead_ is not None:
+            self.neighbours_, self.scores_, self.cosines_ = lead_with_closest(
+                self.neighbours_, self.scores_, self.cosines_, self.duplicate_threshold, self.closest_lead_
             )
         self.groups_ = duplicate_groups(self.neighbours_, self.cosines_, self.duplicate_threshold)
         return self
@@ -530,6 +544,10 @@ class RelatedIndex:
             columns, scores, cosines = blend_similarity(
                 columns, scores, cosines, agreement, self.cluster_weight_, multiply=multiply
             )
+        lead: float | None = getattr(self, "closest_lead_", None)  # absent: built before it
+        if lead is not None:
+            threshold = self.duplicate_threshold
+            columns, scores, cosines = lead_with_closest(columns, scores, cosines, threshold, lead)
         columns, scores, cosines = columns[:, :k], scores[:, :k], cosines[:, :k]
         return [
             [

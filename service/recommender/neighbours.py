@@ -421,3 +421,32 @@ def rerank_shared(
         return pair_products(graph[start:stop], transposed, columns)
 
     return rerank_in_blocks(neighbours, scores, cosines, shared, weight)
+
+
+def lead_with_closest(
+    columns: np.ndarray, scores: np.ndarray, cosines: np.ndarray, duplicate_threshold: float, min_share: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's closest match by words first, scored as the row's best score: the candidate of
+    highest tf-idf cosine below ``duplicate_threshold`` (a near-duplicate is never served), when
+    its own score is at least ``min_share`` of the row's best.
+
+    The re-rankings move candidates by subject; where "related" is narrow (an editor's link, the
+    same condition described on another page) the one specific match can fall out of the first
+    five. Kept first, it is in every list whatever its length; unless the re-rankings scored it
+    far below the best (``min_share``), a match of words on another subject. ``-1`` pads stay last.
+    """
+    if columns.size == 0:
+        return columns, scores, cosines
+    valid = columns >= 0
+    usable = np.where(valid & (cosines < duplicate_threshold), cosines, 0.0)
+    everyone = np.arange(len(columns))
+    closest = np.argmax(usable, axis=1)
+    best = scores.max(axis=1, initial=0.0)
+    leads = (usable[everyone, closest] > 0) & (scores[everyone, closest] >= min_share * best)
+    rows = np.flatnonzero(leads)
+    key = np.where(valid, -np.arange(columns.shape[1], dtype=np.float64), -np.inf)
+    key[rows, closest[rows]] = 1.0
+    order = np.argsort(-key, axis=1, kind="stable")
+    columns, scores, cosines = (np.take_along_axis(a, order, axis=1) for a in (columns, scores, cosines))
+    scores[rows, 0] = best[rows]
+    return columns, scores, cosines
