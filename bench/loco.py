@@ -55,6 +55,7 @@ GRID: dict[str, list[Any]] = {
     "cluster_weight": [0.0, 0.3, 0.5, 0.6, 0.8],
     # None: never; 0.0: always (see RelatedIndex's closest_lead).
     "closest_lead": [None, 0.5, 0.4, 0.3, 0.2, 0.0],
+    "max_df": [0.5, 0.25, 0.1],
     # Only with RELATED_EMBEDDINGS on (0.0: on, but not blended; the index default is 0.2).
     "embedding_weight": [0.0, 0.1, 0.2, 0.35],
 }

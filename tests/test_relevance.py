@@ -158,10 +158,12 @@ def test_auto_latent_weight_reaches_its_maximum_on_a_topical_corpus(maximum: flo
     assert index.latent_weight_ == pytest.approx(expected)
 
 
-def test_leave_one_corpus_out_judges_a_value_on_the_corpus_it_was_not_chosen_on() -> None:
-    def cell(value: float) -> str:
-        return json.dumps({"w": value})
+def cell(value: float) -> str:
+    """The key of a leave-one-out table's cell for parameter ``w`` at ``value``."""
+    return json.dumps({"w": value})
 
+
+def test_leave_one_corpus_out_judges_a_value_on_the_corpus_it_was_not_chosen_on() -> None:
     table = {
         "a": {cell(0): 0.50, cell(1): 0.60},
         "b": {cell(0): 0.50, cell(1): 0.55},
@@ -180,9 +182,6 @@ def test_leave_one_corpus_out_judges_a_value_on_the_corpus_it_was_not_chosen_on(
 
 
 def test_a_value_for_narrow_sites_is_chosen_by_hit_at_5_within_a_precision_guard() -> None:
-    def cell(value: float) -> str:
-        return json.dumps({"w": value})
-
     hits = {
         "a": {cell(0): 0.70, cell(1): 0.80},
         "b": {cell(0): 0.90, cell(1): 0.91},
