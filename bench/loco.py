@@ -282,10 +282,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     guarded = {parameter: grid[parameter] for parameter in GUARDED_BY_PRECISION & set(grid)}
     if guarded:
-        hits = collect(names, guarded, args.cache, metric="hit")
-        precisions = collect(names, guarded, args.cache, metric="precision")
+        # The table of --metric already holds these parameters; only the other metric is read again.
+        tables = {args.metric: table}
+        for metric in METRICS:
+            if metric not in tables:
+                tables[metric] = collect(names, guarded, args.cache, metric=metric)
         for parameter, values in guarded.items():
-            rows = leave_one_out_guarded(hits, precisions, parameter, values, references[parameter])
+            rows = leave_one_out_guarded(
+                tables["hit"], tables["precision"], parameter, values, references[parameter]
+            )
             results[f"{parameter} (hit@5, precision@5 guarded)"] = rows
             references[f"{parameter} (hit@5, precision@5 guarded)"] = references[parameter]
     # Parameters not run this time keep their earlier results in the file.
