@@ -55,6 +55,7 @@ GRID: dict[str, list[Any]] = {
     "cluster_weight": [0.0, 0.3, 0.5, 0.6, 0.8],
     # None: never; 0.0: always (see RelatedIndex's closest_lead).
     "closest_lead": [None, 0.5, 0.4, 0.3, 0.2, 0.0],
+    "closest_weight": [0.0, 0.05, 0.1, 0.15, 0.2, 0.3],
     "max_df": [0.5, 0.25, 0.1],
     # Only with RELATED_EMBEDDINGS on (0.0: on, but not blended; the index default is 0.2).
     "embedding_weight": [0.0, 0.1, 0.2, 0.35],
@@ -74,6 +75,7 @@ REFERENCE: dict[str, Any] = {
     "phrase_weight": 0.0,
     "cluster_weight": 0.0,
     "closest_lead": None,
+    "closest_weight": 0.0,
 }
 # What a corpus's score is: precision@5 as served, or hit@5 (at least one relevant among the five).
 METRICS = ("precision", "hit")
@@ -81,7 +83,7 @@ METRICS = ("precision", "hit")
 # TOLERANCE of precision@5 on each other corpus (``leave_one_out_guarded``), except on a corpus
 # whose pages are also judged narrowly among the others (TWINS): medquad by source site, whose
 # pages on the same condition from another site are what the closest-match lead brings up.
-GUARDED_BY_PRECISION = {"closest_lead"}
+GUARDED_BY_PRECISION = {"closest_lead", "closest_weight"}
 TWINS = {"medquad": "medquad-concepts"}
 
 

@@ -14,6 +14,7 @@ from bench.loco import leave_one_out, leave_one_out_guarded
 from service.recommender import Document, RelatedIndex
 from service.recommender.clusters import TopicClusters
 from service.recommender.neighbours import (
+    blend_closest,
     blend_similarity,
     lead_with_closest,
     neighbour_graph,
@@ -364,3 +365,41 @@ def test_lists_lead_with_the_closest_match_and_fresh_articles_alike() -> None:
     assert moved > 0  # the re-rankings had put another article first somewhere
     del index.closest_lead_  # as an index built before the lead: fresh articles are ranked as it was
     assert index.similar_to(documents[0], k=10)[0].id == plain.similar_to(documents[0], k=10)[0].id
+
+
+def test_closeness_by_words_weighs_relative_to_the_closest_match_whatever_the_scale() -> None:
+    columns = np.array([[3, 4, 5, 6], [7, 8, -1, -1]])
+    scores = np.array([[0.50, 0.48, 0.46, 0.20], [0.6, 0.5, 0.0, 0.0]], np.float32)
+    cosines = np.array([[0.10, 0.90, 0.40, 0.20], [0.1, 0.6, 0.0, 0.0]], np.float32)
+    ranked, ranked_scores, ranked_cosines = blend_closest(columns, scores, cosines, 0.8, 0.2)
+    # row 0: 4 is a near-duplicate: as close as the closest match (5, cosine 0.4), both rise
+    # above 3, the best score but a quarter as close: 0.8 x 0.5 + 0.2 x 0.5 x 0.25 = 0.425
+    assert ranked[0].tolist() == [4, 5, 3, 6]
+    np.testing.assert_allclose(ranked_scores[0], [0.484, 0.468, 0.425, 0.21], rtol=1e-5)
+    np.testing.assert_allclose(ranked_cosines[0], [0.9, 0.4, 0.1, 0.2])
+    # row 1: 8, as close as the closest (0.4 + 0.12), passes 7 (0.48 + 0.02); padding stays last
+    assert ranked[1].tolist() == [8, 7, -1, -1] and ranked_scores[1, 2:].tolist() == [0.0, 0.0]
+    # the same order at any scale of the cosines or of the scores; weight 0 changes nothing
+    for factor in (0.01, 0.5):
+        assert blend_closest(columns, scores, factor * cosines, 0.8, 0.2)[0].tolist() == ranked.tolist()
+        assert blend_closest(columns, factor * scores, cosines, 0.8, 0.2)[0].tolist() == ranked.tolist()
+    assert blend_closest(columns, scores, cosines, 0.8, 0.0)[0] is columns
+
+
+def test_closeness_by_words_re_ranks_built_and_fresh_lists_alike() -> None:
+    documents = topic_documents()
+    index = RelatedIndex(closest_weight=0.5, closest_lead=None).fit(documents)
+    plain = RelatedIndex(closest_weight=0.0, closest_lead=None).fit(documents)
+    assert index.get_params()["closest_weight"] == 0.5
+    closer = 0
+    for row, document in enumerate(documents):
+        built, before = index.neighbours(row)[:5], plain.neighbours(row)[:5]
+        closer += sum(n.cosine for n in built) > sum(n.cosine for n in before) + 1e-6
+        if row % 40 == 0:
+            fresh = index.similar_to(document, k=10)
+            assert [n.id for n in fresh] == [n.id for n in index.neighbours(row)[:10]]
+    assert closer > len(documents) // 10  # the first five are closer by words on many lists
+    del index.closest_weight_  # as an index built before the blend: fresh articles are ranked as it was
+    assert [n.id for n in index.similar_to(documents[0], k=10)] == [
+        n.id for n in plain.similar_to(documents[0], k=10)
+    ]

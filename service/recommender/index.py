@@ -16,6 +16,7 @@ from service.recommender.clusters import TopicClusters
 from service.recommender.document import Document
 from service.recommender.neighbours import (
     ProgressCallback,
+    blend_closest,
     blend_latent,
     blend_similarity,
     candidate_products,
@@ -137,6 +138,11 @@ class RelatedIndex:
     articles: clusters this coarse cost precision where relevance is narrow and the site large
     (IMDb's 100,000 reviews, relevant = the same movie).
 
+    The closeness by words then re-ranks them by ``(1 - w) · score + w · best score · cosine /
+    closest cosine`` (``w`` = ``closest_weight``; 0 turns it off; see
+    :func:`~service.recommender.neighbours.blend_closest`): relative to the list's closest
+    match, so that it weighs the same where every cosine is small.
+
     Each list then leads with the closest match by words (the highest tf-idf cosine that is not
     a near-duplicate), scored as the list's best, when its score is at least ``closest_lead`` of
     the best (None: never; :func:`~service.recommender.neighbours.lead_with_closest`): the
@@ -177,6 +183,7 @@ class RelatedIndex:
         cluster_sample: int = 5_000,
         cluster_max_documents: int = 20_000,
         embedding_weight: float = 0.2,
+        closest_weight: float = 0.0,
         closest_lead: float | None = 0.3,
         random_state: int = 0,
         query_terms: int | None = 12,
@@ -211,6 +218,7 @@ class RelatedIndex:
         self.cluster_sample = cluster_sample
         self.cluster_max_documents = cluster_max_documents
         self.embedding_weight = embedding_weight
+        self.closest_weight = closest_weight
         self.closest_lead = closest_lead
         self.random_state = random_state
         self.query_terms = query_terms
@@ -227,7 +235,7 @@ class RelatedIndex:
         "max_features", "stop_words", "n_neighbors", "n_components", "latent_weight",
         "latent_weight_max", "latent_sample", "shared_neighbours", "shared_weight",
         "cluster_weight", "cluster_sizes", "cluster_runs", "cluster_sample", "cluster_max_documents",
-        "embedding_weight", "closest_lead",
+        "embedding_weight", "closest_weight", "closest_lead",
         "random_state",
         "query_terms", "candidate_max_df", "pool", "exact_below", "duplicate_threshold",
         "block_size", "n_jobs",
@@ -296,6 +304,10 @@ class RelatedIndex:
                 self.cluster_weight_,
                 multiply=True,
             )
+        self.closest_weight_ = self.closest_weight
+        self.neighbours_, self.scores_, self.cosines_ = blend_closest(
+            self.neighbours_, self.scores_, self.cosines_, self.duplicate_threshold, self.closest_weight_
+        )
         self.closest_lead_ = self.closest_lead
         if self.closest_lead_ is not None:
             self.neighbours_, self.scores_, self.cosines_ = lead_with_closest(
@@ -544,9 +556,12 @@ class RelatedIndex:
             columns, scores, cosines = blend_similarity(
                 columns, scores, cosines, agreement, self.cluster_weight_, multiply=multiply
             )
-        lead: float | None = getattr(self, "closest_lead_", None)  # absent: built before it
+        threshold = self.duplicate_threshold
+        # Both absent in an index built before they were kept (no blend, no lead).
+        closest_weight: float = getattr(self, "closest_weight_", 0.0)
+        columns, scores, cosines = blend_closest(columns, scores, cosines, threshold, closest_weight)
+        lead: float | None = getattr(self, "closest_lead_", None)
         if lead is not None:
-            threshold = self.duplicate_threshold
             columns, scores, cosines = lead_with_closest(columns, scores, cosines, threshold, lead)
         columns, scores, cosines = columns[:, :k], scores[:, :k], cosines[:, :k]
         return [

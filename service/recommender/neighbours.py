@@ -423,6 +423,26 @@ def rerank_shared(
     return rerank_in_blocks(neighbours, scores, cosines, shared, weight)
 
 
+def blend_closest(
+    columns: np.ndarray, scores: np.ndarray, cosines: np.ndarray, duplicate_threshold: float, weight: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Re-rank by :func:`blend_similarity` with each candidate's closeness by words: its tf-idf
+    cosine over the row's highest one below ``duplicate_threshold`` (at most 1), times the row's
+    best score, so that the blend keeps the scale of the scores.
+
+    Relative to the row's closest match, it weighs the same on a site whose cosines are all small;
+    where "related" is narrow it keeps the specific matches near the top of a list that the
+    re-rankings ordered by subject. Near-duplicates count as close as the closest match.
+    """
+    if columns.size == 0 or weight <= 0:
+        return columns, scores, cosines
+    valid = columns >= 0
+    closest = np.where(valid & (cosines < duplicate_threshold), cosines, 0.0).max(axis=1, keepdims=True)
+    best = np.where(valid, scores, 0.0).max(axis=1, keepdims=True)
+    closeness = np.minimum(cosines / np.where(closest > 0, closest, 1.0), 1.0)
+    return blend_similarity(columns, scores, cosines, np.where(valid, best * closeness, 0.0), weight)
+
+
 def lead_with_closest(
     columns: np.ndarray, scores: np.ndarray, cosines: np.ndarray, duplicate_threshold: float, min_share: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
