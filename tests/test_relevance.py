@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from bench import closest
+from bench.corpora import Corpus
 from bench.loco import leave_one_out, leave_one_out_guarded
+from bench.metrics import hit_at_k, precision_at_k, query_rows, served_neighbours
 from service.recommender import Document, RelatedIndex
 from service.recommender.clusters import TopicClusters
 from service.recommender.neighbours import (
@@ -403,3 +406,19 @@ def test_closeness_by_words_re_ranks_built_and_fresh_lists_alike() -> None:
     assert [n.id for n in index.similar_to(documents[0], k=10)] == [
         n.id for n in plain.similar_to(documents[0], k=10)
     ]
+
+
+def test_the_joint_grid_scores_each_pair_as_a_build_with_it() -> None:
+    records = corpus(60)
+    documents = [Document(r["id"], r["title"], r["body"]) for r in records]
+    labelled = Corpus("topics", documents, [frozenset(r["tags"][1:]) for r in records], "shares a word")
+    found = closest.scores(labelled, n_jobs=1)
+    assert len(found["hit"]) == len(closest.WEIGHTS) * len(closest.LEADS)
+    rows = query_rows(len(documents))
+    for weight, lead in [(0.0, None), (0.3, 0.0), (0.1, 0.3)]:
+        index = RelatedIndex(closest_weight=weight, closest_lead=lead).fit(documents)
+        served = served_neighbours(index, rows)
+        key = json.dumps({closest.PARAMETER: [weight, lead]})
+        assert found["precision"][key] == precision_at_k(labelled, rows, served)
+        assert found["hit"][key] == hit_at_k(labelled, rows, served)
+    assert len(set(found["precision"].values())) > 1  # the pairs differ somewhere
