@@ -1,6 +1,6 @@
 """The closeness blend and the closest-match lead chosen together, left one corpus out.
 
-python -m bench.closest                          # every corpus (~10 minutes on 2 cores)
+python -m bench.closest                          # every corpus (~6 minutes on 2 cores)
 python -m bench.closest --corpora bbc-news simonw-til
 
 Both act on the finished candidate lists (``closest_weight`` re-ranks them by the tf-idf cosine

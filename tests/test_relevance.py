@@ -382,10 +382,15 @@ def test_closeness_by_words_weighs_relative_to_the_closest_match_whatever_the_sc
     np.testing.assert_allclose(ranked_cosines[0], [0.9, 0.4, 0.1, 0.2])
     # row 1: 8, as close as the closest (0.4 + 0.12), passes 7 (0.48 + 0.02); padding stays last
     assert ranked[1].tolist() == [8, 7, -1, -1] and ranked_scores[1, 2:].tolist() == [0.0, 0.0]
-    # the same order at any scale of the cosines or of the scores; weight 0 changes nothing
+    # the same order at any scale of the cosines (and of the near-duplicate threshold with them)
+    # or of the scores, which keep their scale; weight 0 changes nothing
     for factor in (0.01, 0.5):
-        assert blend_closest(columns, scores, factor * cosines, 0.8, 0.2)[0].tolist() == ranked.tolist()
-        assert blend_closest(columns, factor * scores, cosines, 0.8, 0.2)[0].tolist() == ranked.tolist()
+        assert (
+            blend_closest(columns, scores, factor * cosines, factor * 0.8, 0.2)[0].tolist() == ranked.tolist()
+        )
+        rescaled, rescaled_scores, _ = blend_closest(columns, factor * scores, cosines, 0.8, 0.2)
+        assert rescaled.tolist() == ranked.tolist()
+        np.testing.assert_allclose(rescaled_scores, factor * ranked_scores, rtol=1e-5)
     assert blend_closest(columns, scores, cosines, 0.8, 0.0)[0] is columns
 
 
