@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service.corpus import CorpusError, read_corpus
 from service.demo import seed_demo_views
-from service.evaluation import evaluate_corpus
+from service.evaluation import LABELS, Label, evaluate_corpus
 from service.importer import parse_records
 from service.recommender.artifacts import ArtifactError
 from service.recommender.embeddings import DocumentEmbeddings
@@ -134,9 +134,16 @@ def reindex_command(if_changed: bool, job_id: str | None) -> None:
 @click.command("evaluate")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--k", "k", default=5, show_default=True, type=click.IntRange(1, 50))
+@click.option(
+    "--label",
+    type=click.Choice(LABELS),
+    default="category",
+    show_default=True,
+    help="What makes two articles relevant: the same category, or a shared tag.",
+)
 @with_appcontext
-def evaluate_command(path: Path, k: int) -> None:
-    """Print precision@k of related posts, with category and tags withheld as labels."""
+def evaluate_command(path: Path, k: int, label: Label) -> None:
+    """Print hit@k and, last, precision@k of related posts, with category and tags withheld as labels."""
     with tempfile.TemporaryDirectory(prefix="related-evaluate-") as workdir:
         try:
             report = evaluate_corpus(
@@ -145,6 +152,7 @@ def evaluate_command(path: Path, k: int) -> None:
                 workdir=Path(workdir),
                 params=dict(current_app.config["INDEX_PARAMS"]),
                 embed=embeddings_from_config(current_app.config, Path(workdir)),
+                label=label,
             )
         except CorpusError as error:
             _fail(str(error))
@@ -152,6 +160,7 @@ def evaluate_command(path: Path, k: int) -> None:
         f"evaluated {report.evaluated} labelled articles of {report.articles} "
         f"({report.skipped} invalid records skipped) in {report.seconds:.1f}s",
     )
+    click.echo(f"hit@{k} {report.hit:.3f} (articles with at least one relevant among the {k})")
     click.echo(f"precision@{k} {report.precision:.3f}")
 
 

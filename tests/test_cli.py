@@ -113,6 +113,21 @@ def test_evaluate_prints_precision_as_the_last_line(runner: FlaskCliRunner, tmp_
     name, value = last_line(result.output).split()
     assert name == "precision@3" and float(value) >= 0.9
     assert "1 invalid records skipped" in result.output
+    hit = result.output.splitlines()[-2].split()
+    assert hit[0] == "hit@3" and 1.0 >= float(hit[1]) >= float(value)
+
+
+def test_evaluate_judges_by_shared_tags_when_asked(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    # categories that cut across the subjects (odd and even numbers); tags that name them
+    records = [{**record, "category": f"parity-{number % 2}"} for number, record in enumerate(corpus(6))]
+    path = str(write_jsonl(tmp_path / "eval.jsonl", records))
+    by_category = runner.invoke(args=["evaluate", path, "--k", "3"])
+    by_tags = runner.invoke(args=["evaluate", path, "--k", "3", "--label", "tags"])
+    assert by_category.exit_code == by_tags.exit_code == 0, by_category.output + by_tags.output
+    assert float(last_line(by_category.output).split()[1]) <= 0.7
+    assert float(last_line(by_tags.output).split()[1]) >= 0.9
+    refused = runner.invoke(args=["evaluate", path, "--label", "links"])
+    assert refused.exit_code == 2 and "links" in refused.output
 
 
 @pytest.fixture
