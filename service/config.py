@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from service.recommender import RelatedIndex
 from service.recommender.embeddings import MAX_DOCUMENTS as EMBEDDING_MAX_DOCUMENTS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -151,3 +152,15 @@ def load_config(app: Any, test_config: Mapping[str, Any] | None) -> None:
     if test_config:
         app.config.update(test_config)
     app.config["MODEL_DIR"] = str(Path(app.config["MODEL_DIR"]).resolve())
+    check_index_params(app.config["INDEX_PARAMS"])
+
+
+def check_index_params(params: Any) -> None:
+    """Refuse ``INDEX_PARAMS`` (``RELATED_INDEX_PARAMS``) that no build could use, at start-up
+    rather than at the first rebuild: a JSON object of :class:`RelatedIndex` parameters."""
+    if not isinstance(params, Mapping):
+        raise ValueError(f"RELATED_INDEX_PARAMS must be a JSON object of index parameters, not {params!r}")
+    try:
+        RelatedIndex(**params)
+    except TypeError as error:  # an unknown name
+        raise ValueError(f"RELATED_INDEX_PARAMS: {error}") from None

@@ -175,6 +175,22 @@ def test_the_build_process_gets_the_apps_configuration(
         child.extensions["store"].dispose()
 
 
+def test_index_parameters_no_build_could_use_are_refused_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = {"DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}", "MODEL_DIR": str(tmp_path / "m")}
+    for value, message in [('{"closest_weigh": 0.15}', "closest_weigh"), ("[0.15]", "JSON object")]:
+        monkeypatch.setenv("RELATED_INDEX_PARAMS", value)
+        with pytest.raises(ValueError, match=message):
+            create_app(config)
+    monkeypatch.setenv("RELATED_INDEX_PARAMS", '{"closest_weight": 0.15, "closest_lead": null}')
+    app = create_app(config)
+    try:
+        assert app.extensions["reindexer"].params == {"closest_weight": 0.15, "closest_lead": None}
+    finally:
+        app.extensions["store"].dispose()
+
+
 # -- under gunicorn ------------------------------------------------------------------------------
 
 
