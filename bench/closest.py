@@ -5,11 +5,11 @@ python -m bench.closest --corpora bbc-news simonw-til
 
 Both act on the finished candidate lists (``closest_weight`` re-ranks them by the tf-idf cosine
 relative to the closest match, then ``closest_lead`` may put that match first), so one build per
-corpus with both off serves every pair of values: each pair is applied to its lists as
-:meth:`RelatedIndex.fit` would. Chosen one at a time, each was judged against the other's current
-default, and the precision@5 each gave up added up unseen (the blend at 0.15 passed the guard at
-lead 0.3, which had spent most of it); chosen together they are judged against neither, by
-``leave_one_out_guarded``. Writes ``bench/results/closest.json``.
+corpus with both off serves every pair of values: each pair is applied to its lists by the
+step :meth:`RelatedIndex.fit` ends with (``favour_closest``). Chosen one at a time, each was
+judged against the other's current default, and the precision@5 each gave up added up unseen
+(the blend at 0.15 passed the guard at lead 0.3, which had spent most of it); chosen together
+they are judged against neither, by ``leave_one_out_guarded``. Writes ``bench/results/closest.json``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from bench import corpora
 from bench.loco import RESULTS, leave_one_out_guarded
 from bench.metrics import hit_at_k, precision_at_k, query_rows, served_neighbours
 from service.recommender import RelatedIndex
-from service.recommender.neighbours import blend_closest, duplicate_groups, lead_with_closest
+from service.recommender.neighbours import duplicate_groups, favour_closest
 
 WEIGHTS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3]
 LEADS: list[float | None] = [None, 0.5, 0.4, 0.3, 0.2, 0.0]
@@ -41,11 +41,8 @@ def scores(corpus: corpora.Corpus, *, n_jobs: int = 2) -> dict[str, dict[str, fl
     threshold = index.duplicate_threshold
     found: dict[str, dict[str, float]] = {"precision": {}, "hit": {}}
     for weight in WEIGHTS:
-        blended = blend_closest(*lists, threshold, weight)
         for lead in LEADS:
-            columns, ranked, cosines = (
-                blended if lead is None else lead_with_closest(*blended, threshold, lead)
-            )
+            columns, ranked, cosines = favour_closest(*lists, threshold, weight=weight, lead=lead)
             index.neighbours_, index.scores_, index.cosines_ = columns, ranked, cosines
             index.groups_ = duplicate_groups(columns, cosines, threshold)
             served = served_neighbours(index, rows)

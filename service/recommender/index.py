@@ -16,12 +16,11 @@ from service.recommender.clusters import TopicClusters
 from service.recommender.document import Document
 from service.recommender.neighbours import (
     ProgressCallback,
-    blend_closest,
     blend_latent,
     blend_similarity,
     candidate_products,
     duplicate_groups,
-    lead_with_closest,
+    favour_closest,
     neighbour_graph,
     rerank_by_vectors,
     rerank_in_blocks,
@@ -304,15 +303,15 @@ class RelatedIndex:
                 self.cluster_weight_,
                 multiply=True,
             )
-        self.closest_weight_ = self.closest_weight
-        self.neighbours_, self.scores_, self.cosines_ = blend_closest(
-            self.neighbours_, self.scores_, self.cosines_, self.duplicate_threshold, self.closest_weight_
+        self.closest_weight_, self.closest_lead_ = self.closest_weight, self.closest_lead
+        self.neighbours_, self.scores_, self.cosines_ = favour_closest(
+            self.neighbours_,
+            self.scores_,
+            self.cosines_,
+            self.duplicate_threshold,
+            weight=self.closest_weight_,
+            lead=self.closest_lead_,
         )
-        self.closest_lead_ = self.closest_lead
-        if self.closest_lead_ is not None:
-            self.neighbours_, self.scores_, self.cosines_ = lead_with_closest(
-                self.neighbours_, self.scores_, self.cosines_, self.duplicate_threshold, self.closest_lead_
-            )
         self.groups_ = duplicate_groups(self.neighbours_, self.cosines_, self.duplicate_threshold)
         return self
 
@@ -556,13 +555,12 @@ class RelatedIndex:
             columns, scores, cosines = blend_similarity(
                 columns, scores, cosines, agreement, self.cluster_weight_, multiply=multiply
             )
-        threshold = self.duplicate_threshold
         # Both absent in an index built before they were kept (no blend, no lead).
-        closest_weight: float = getattr(self, "closest_weight_", 0.0)
-        columns, scores, cosines = blend_closest(columns, scores, cosines, threshold, closest_weight)
+        weight: float = getattr(self, "closest_weight_", 0.0)
         lead: float | None = getattr(self, "closest_lead_", None)
-        if lead is not None:
-            columns, scores, cosines = lead_with_closest(columns, scores, cosines, threshold, lead)
+        columns, scores, cosines = favour_closest(
+            columns, scores, cosines, self.duplicate_threshold, weight=weight, lead=lead
+        )
         columns, scores, cosines = columns[:, :k], scores[:, :k], cosines[:, :k]
         return [
             [

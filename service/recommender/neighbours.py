@@ -443,6 +443,23 @@ def blend_closest(
     return blend_similarity(columns, scores, cosines, np.where(valid, best * closeness, 0.0), weight)
 
 
+def favour_closest(
+    columns: np.ndarray,
+    scores: np.ndarray,
+    cosines: np.ndarray,
+    duplicate_threshold: float,
+    *,
+    weight: float,
+    lead: float | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The last steps of every list: :func:`blend_closest` at ``weight``, then
+    :func:`lead_with_closest` at the share ``lead`` (None: no lead)."""
+    columns, scores, cosines = blend_closest(columns, scores, cosines, duplicate_threshold, weight)
+    if lead is None:
+        return columns, scores, cosines
+    return lead_with_closest(columns, scores, cosines, duplicate_threshold, lead)
+
+
 def lead_with_closest(
     columns: np.ndarray, scores: np.ndarray, cosines: np.ndarray, duplicate_threshold: float, min_share: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
