@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_popular:
         # Popular lists on a large history (bench/popular.py): 100k articles, a year of views.
         size = (
-            {"count": 2000, "days": 30, "repeat": 5}
+            {"count": 300, "days": 16, "repeat": 3}  # past the 14 days of hourly rows: daily rows too
             if args.quick
             else {"count": 100_000, "days": 365, "repeat": 30}
         )

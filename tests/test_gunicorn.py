@@ -70,3 +70,12 @@ def test_a_second_server_on_a_port_in_use_refuses_to_start(tmp_path: Path) -> No
         with pytest.raises(RuntimeError, match="already in use by another server"), second:
             pass
         assert first.request("GET", "/healthz")[0] == 200
+
+
+def test_the_master_loads_the_libraries_its_workers_share(tmp_path: Path) -> None:
+    # gunicorn.conf.py imports them in the master, so that each worker forks with them loaded
+    # instead of importing them again (~2.4 s of CPU apiece).
+    with gunicorn(tmp_path, workers=1) as server:
+        mapped = Path(f"/proc/{server.pid}/maps").read_text()
+        assert "/scipy/sparse/" in mapped and "/sklearn/" in mapped, "scipy and sklearn are not loaded"
+        assert server.request("GET", "/healthz")[0] == 200

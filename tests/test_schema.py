@@ -23,7 +23,10 @@ def create_schema_at_once(url: str, start: Any) -> None:
 
 
 def test_processes_creating_the_schema_at_once_all_succeed(database_url: str) -> None:
-    context = multiprocessing.get_context("spawn")
+    # Fresh processes, as gunicorn's workers are, forked from a server that imported the store
+    # once (spawned, each would import it again: ~2.5 s of CPU apiece).
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["service.store"])
     start = context.Barrier(6)
     processes = [context.Process(target=create_schema_at_once, args=(database_url, start)) for _ in range(6)]
     for process in processes:
