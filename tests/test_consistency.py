@@ -16,6 +16,8 @@ fails the test.
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -29,8 +31,11 @@ from typing import Any
 
 import pytest
 
+from service import create_app
+from service.recommender.artifacts import POINTER_NAME, read_pointer
+from service.resources import close_resources
 from tests.factories import BASE_DATE, FILLER, TOPICS, article, corpus
-from tests.server import Server, gunicorn, socket_owners, wait_for_job, wait_for_workers
+from tests.server import Server, gunicorn, socket_owners, wait_for_workers
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("gunicorn")]
 
@@ -197,9 +202,47 @@ class Cluster:
         return first
 
 
+@pytest.fixture(scope="module")
+def built_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model directory with the factory corpus's index, built once for the module's servers
+    (each build would take a build process of ~3 s)."""
+    folder = tmp_path_factory.mktemp("built-index")
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": f"sqlite:///{folder / 'store.db'}",
+            "MODEL_DIR": str(folder / "models"),
+            "ADMIN_TOKEN": "build-token",
+            "AUTO_REBUILD": False,
+        }
+    )
+    try:
+        token = {"Authorization": "Bearer build-token"}
+        answer = app.test_client().post("/api/v1/articles", json=CORPUS, headers=token)
+        assert answer.status_code == 200, answer.json
+        result = app.test_cli_runner().invoke(args=["reindex"])
+        assert result.exit_code == 0, result.output
+    finally:
+        close_resources(app)
+    return folder / "models"
+
+
+def sync_index(source: Path, model_dir: Path) -> str:
+    """Copy the index published in ``source`` into ``model_dir`` as README's "Deployment" syncs
+    one to another machine (the artifact first, the pointer last, atomically); its version."""
+    pointer = read_pointer(source)
+    assert pointer is not None, f"no index in {source}"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    for name in (pointer["file"], pointer["manifest"]):
+        shutil.copyfile(source / name, model_dir / name)
+    shutil.copyfile(source / POINTER_NAME, model_dir / f".{POINTER_NAME}.sync")
+    os.replace(model_dir / f".{POINTER_NAME}.sync", model_dir / POINTER_NAME)
+    return pointer["version"]
+
+
 @pytest.fixture
-def cluster(tmp_path: Path, database_url: str) -> Iterator[Cluster]:
-    """4 workers serving the factory corpus, with an index built and loaded by each worker."""
+def cluster(tmp_path: Path, database_url: str, built_index: Path) -> Iterator[Cluster]:
+    """4 workers serving the factory corpus, with its index loaded by each worker."""
     with (
         gunicorn(tmp_path, workers=WORKERS, env={"DATABASE_URL": database_url, **NO_AUTO_REBUILD}) as server,
         ThreadPoolExecutor(PARALLEL) as pool,
@@ -208,13 +251,13 @@ def cluster(tmp_path: Path, database_url: str) -> Iterator[Cluster]:
             200,
             {"created": len(CORPUS), "updated": 0},
         )
-        assert server.request("POST", "/api/v1/admin/reindex", admin=True)[0] == 202
-        job = wait_for_job(server)
-        assert job["state"] == "succeeded", job
+        # The same articles' index, built once for the module (a reindex here would build the
+        # same): workers pick up a new pointer as they do after a build.
+        version = sync_index(built_index, tmp_path / "models")
         cluster = Cluster(server, wait_for_workers(server, WORKERS), pool)
 
         def loaded(status: int, body: Any) -> bool:
-            return status == 200 and body["index"]["version"] == job["index_version"]
+            return status == 200 and body["index"]["version"] == version
 
         ready = cluster.poll("/readyz", loaded, since=time.monotonic(), timeout=30)
         assert set(ready) == cluster.pids, "not every worker loaded the index"
