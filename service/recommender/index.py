@@ -13,6 +13,7 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 from sklearn.preprocessing import normalize
 
 from service.recommender.clusters import TopicClusters
+from service.recommender.counting import TermCounts, count_terms
 from service.recommender.document import Document
 from service.recommender.neighbours import (
     ProgressCallback,
@@ -349,10 +350,11 @@ class RelatedIndex:
         self, counter: CountVectorizer, texts: list[str], documents: Sequence[Document]
     ) -> tuple[Vectorizer, sp.csr_matrix]:
         """Fit ``counter`` and the term weights; ``ValueError`` when no term is kept."""
-        counts = counter.fit_transform(texts)
+        titles = None if self.title_weight == 1.0 else [document.title for document in documents]
+        counts = count_terms(counter, texts, titles, n_jobs=self.n_jobs)
         # The terms cut by min_df/max_df are not needed to transform and can be large.
         counter.stop_words_ = set()
-        weighted = self._weight_title(counter, counts, documents)
+        weighted = self._weight_title(counts, documents)
         weights = TermWeights(term_frequency=self.term_frequency, k1=self.bm25_k1, b=self.bm25_b)
         return (counter, weights.fit(weighted)), weights.transform(weighted)
 
@@ -361,18 +363,17 @@ class RelatedIndex:
     ) -> sp.csr_matrix:
         """The weighted rows of ``texts`` with a fitted vocabulary and its weights."""
         counter, weights = vectorizer
-        return weights.transform(self._weight_title(counter, counter.transform(texts), documents))
+        titles = None if self.title_weight == 1.0 else counter.transform([d.title for d in documents])
+        return weights.transform(self._weight_title(TermCounts(counter.transform(texts), titles), documents))
 
-    def _weight_title(
-        self, counter: CountVectorizer, counts: sp.csr_matrix, documents: Sequence[Document]
-    ) -> sp.csr_matrix:
-        if self.title_weight == 1.0:
-            return counts
+    def _weight_title(self, counts: TermCounts, documents: Sequence[Document]) -> sp.csr_matrix:
+        """Text counts with each title's counts added ``title_weight - 1`` more times."""
+        if counts.titles is None:
+            return counts.texts
         extra = np.array(
             [0.0 if _title_repeats_body(d) else self.title_weight - 1.0 for d in documents], dtype=np.float32
         )
-        title_counts = counter.transform([document.title for document in documents])
-        return (counts + sp.diags(extra) @ title_counts).tocsr()
+        return (counts.texts + sp.diags(extra) @ counts.titles).tocsr()
 
     def _fit_phrases(
         self, documents: Sequence[Document], texts: list[str]
