@@ -123,15 +123,19 @@ def _pool_from_sparse(similarities: sp.csr_matrix, offset: int, pool: int) -> np
 
 def _block_pruned(
     matrix: sp.csr_matrix,
-    queries: sp.csr_matrix,
+    searchable: sp.csr_matrix,
     postings: sp.csr_matrix,
     offset: int,
     k: int,
     *,
+    query_terms: int,
     pool: int,
     latent: np.ndarray | None,
     latent_weight: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Neighbours of the block of rows from ``offset`` whose searchable terms are ``searchable``:
+    candidates from their ``query_terms`` strongest, the best ``pool`` scored exactly."""
+    queries = top_terms(searchable, query_terms)
     candidates = _pool_from_sparse((queries @ postings).tocsr(), offset, pool)
     rows = np.arange(offset, offset + queries.shape[0])
     scores = exact_scores(matrix, rows, candidates)
@@ -213,14 +217,14 @@ def top_neighbours(
         searchable = (matrix @ sp.diags(rare)).tocsr()
         searchable.eliminate_zeros()
         postings = searchable.T.tocsr()
-        queries = top_terms(searchable, query_terms)
         tasks = (
             delayed(_block_pruned)(
                 matrix,
-                queries[start : start + block_size],
+                searchable[start : start + block_size],
                 postings,
                 start,
                 k,
+                query_terms=query_terms,
                 pool=max(pool, k),
                 latent=latent,
                 latent_weight=latent_weight,
