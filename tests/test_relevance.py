@@ -1,6 +1,6 @@
 """What makes the related list relevant: CJK text, BM25 term weights, shared nearest neighbours,
-the latent weight, phrases, topic clusters, the closest match by words leading, and the
-leave-one-corpus-out choice of defaults."""
+the latent weight, phrases, topic clusters, the closest match by words leading, shared titles,
+and the leave-one-corpus-out choice of defaults."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from service.recommender.neighbours import (
     rerank_shared,
 )
 from service.recommender.text import index_text
+from service.recommender.titles import SharedTitles, title_key
 from service.recommender.weights import TermWeights
 from tests.factories import corpus
 
@@ -183,6 +184,21 @@ def test_leave_one_corpus_out_judges_a_value_on_the_corpus_it_was_not_chosen_on(
     assert rows["a"]["chosen"] == 0 and rows["a"]["held_out_gain"] == 0
     # chosen without d, the value's loss on d is what is reported for d
     assert rows["d"]["chosen"] == 1 and rows["d"]["held_out_gain"] == pytest.approx(-0.03)
+
+
+def test_a_twin_judged_otherwise_may_lose_more_than_the_tolerance_when_twins_are_excepted() -> None:
+    table = {
+        "a": {cell(0): 0.50, cell(1): 0.52},
+        "medquad": {cell(0): 0.91, cell(1): 0.88},  # the same pages judged by source site
+        "medquad-concepts": {cell(0): 0.10, cell(1): 0.14},
+    }
+    strict = {row["held_out"]: row["chosen"] for row in leave_one_out(table, "w", [0, 1], 0)}
+    assert strict == {"a": 0, "medquad": 1, "medquad-concepts": 0}
+    twins = {"medquad": "medquad-concepts"}
+    excepted = {row["held_out"]: row for row in leave_one_out(table, "w", [0, 1], 0, twins=twins)}
+    assert excepted["a"]["chosen"] == 1 and excepted["a"]["held_out_gain"] == pytest.approx(0.02)
+    # without its twin among the others, medquad's loss guards as any corpus's
+    assert excepted["medquad-concepts"]["chosen"] == 0
 
 
 def test_a_value_for_narrow_sites_is_chosen_by_hit_at_5_within_a_precision_guard() -> None:
@@ -427,3 +443,45 @@ def test_the_joint_grid_scores_each_pair_as_a_build_with_it() -> None:
         assert found["precision"][key] == precision_at_k(labelled, rows, served)
         assert found["hit"][key] == hit_at_k(labelled, rows, served)
     assert len(set(found["precision"].values())) > 1  # the pairs differ somewhere
+
+
+def test_titles_are_matched_without_reply_prefixes_case_or_punctuation() -> None:
+    assert title_key("Re: RE: Blood pressure?") == title_key("blood  PRESSURE") == "blood pressure"
+    assert title_key("AW: Fwd: Schlaf") == "schlaf"
+    assert title_key("Remote work") == "remote work"  # "re" is a prefix only with its colon
+    assert title_key("?!") == ""
+
+
+def test_only_titles_that_two_articles_share_are_kept() -> None:
+    shared = SharedTitles.fit(["Re: Sleep", "sleep", "Diet", "", "?!", "Running"])
+    assert shared is not None and shared.keys == {"sleep": 0}
+    assert shared.groups.tolist() == [0, 0, -1, -1, -1, -1]
+    assert SharedTitles.fit(["Diet", "Sleep", ""]) is None
+    candidates = np.array([[1, 2, -1], [3, 4, 1]])
+    # an unshared title matches nothing, not even another unshared one
+    assert shared.same(np.array([0, -1]), candidates).tolist() == [[1, 0, 0], [0, 0, 0]]
+    assert shared.same(shared.groups_of(["SLEEP!", "Diet"]), candidates).tolist() == [[1, 0, 0], [0, 0, 0]]
+
+
+def test_an_article_of_the_same_title_moves_up_in_built_and_fresh_lists() -> None:
+    documents = topic_documents()
+    plain = RelatedIndex(closest_lead=None).fit(documents)
+    assert plain.titles_ is None  # every title its own
+    assert RelatedIndex().shared_title_weight > 0 and "shared_title_weight" in RelatedIndex().get_params()
+    # a reply to the article fifth in the first one's list: the same title, "Re:" before it
+    fifth = plain.neighbours(0)[4].id
+    row = next(row for row, document in enumerate(documents) if document.id == fifth)
+    documents[0] = Document(documents[0].id, f"Re: {documents[row].title}", documents[0].body)
+    without = RelatedIndex(closest_lead=None, shared_title_weight=0.0).fit(documents)
+    index = RelatedIndex(closest_lead=None, shared_title_weight=4.0).fit(documents)
+    assert [n.id for n in without.neighbours(0)].index(fifth) > 0
+    assert index.neighbours(0)[0].id == fifth and index.neighbours(row)[0].id == documents[0].id
+    boosted = {n.id: n.score for n in index.neighbours(0)}
+    assert boosted[fifth] == pytest.approx(5 * {n.id: n.score for n in without.neighbours(0)}[fifth])
+    for query in (0, row, 100):
+        built = index.neighbours(query)[:10]
+        fresh = index.similar_to(documents[query], k=10)
+        assert [n.id for n in fresh] == [n.id for n in built]
+        np.testing.assert_allclose([n.score for n in fresh], [n.score for n in built], atol=1e-5)
+    del index.titles_  # as an index built before shared titles were kept
+    assert index.similar_to(documents[0], k=10)[0].id == without.similar_to(documents[0], k=10)[0].id

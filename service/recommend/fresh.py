@@ -55,7 +55,8 @@ class FreshMatcher:
             return None
         index = artifact.index
         vector = index.transform([document])
-        found = FreshMatch(index.neighbours_of_vectors(vector, [document.id])[0], vector)
+        neighbours = index.neighbours_of_vectors(vector, [document.id], titles=[document.title])[0]
+        found = FreshMatch(neighbours, vector)
         if document.content_hash() == summary.content_hash:  # else it changed again meanwhile
             with self._lock:
                 self._cache[key] = found

@@ -30,6 +30,7 @@ from service.recommender.neighbours import (
     top_neighbours,
 )
 from service.recommender.text import index_text, strip_html
+from service.recommender.titles import SharedTitles
 from service.recommender.weights import TermWeights
 
 # Below this many documents the document-frequency cut-offs would remove most of the
@@ -143,6 +144,12 @@ class RelatedIndex:
     :func:`~service.recommender.neighbours.blend_closest`): relative to the list's closest
     match, so that it weighs the same where every cosine is small.
 
+    Articles whose whole titles are the same (reply prefixes, case and punctuation aside: a
+    forum thread, a story filed again, one condition on two pages; see
+    :mod:`~service.recommender.titles`) then have their scores multiplied by ``1 +
+    shared_title_weight`` (0 turns it off): among the candidates, articles behind one title are
+    nearly always related. Titles no other article shares change nothing.
+
     Each list then leads with the closest match by words (the highest tf-idf cosine that is not
     a near-duplicate), scored as the list's best, when its score is at least ``closest_lead`` of
     the best (None: never; :func:`~service.recommender.neighbours.lead_with_closest`): the
@@ -185,6 +192,7 @@ class RelatedIndex:
         embedding_weight: float = 0.2,
         closest_weight: float = 0.0,
         closest_lead: float | None = 0.3,
+        shared_title_weight: float = 4.0,
         random_state: int = 0,
         query_terms: int | None = 12,
         candidate_max_df: float = 0.02,
@@ -220,6 +228,7 @@ class RelatedIndex:
         self.embedding_weight = embedding_weight
         self.closest_weight = closest_weight
         self.closest_lead = closest_lead
+        self.shared_title_weight = shared_title_weight
         self.random_state = random_state
         self.query_terms = query_terms
         self.candidate_max_df = candidate_max_df
@@ -235,7 +244,7 @@ class RelatedIndex:
         "max_features", "stop_words", "n_neighbors", "n_components", "latent_weight",
         "latent_weight_max", "latent_sample", "shared_neighbours", "shared_weight",
         "cluster_weight", "cluster_sizes", "cluster_runs", "cluster_sample", "cluster_max_documents",
-        "embedding_weight", "closest_weight", "closest_lead",
+        "embedding_weight", "closest_weight", "closest_lead", "shared_title_weight",
         "random_state",
         "query_terms", "candidate_max_df", "pool", "exact_below", "duplicate_threshold",
         "block_size", "n_jobs",
@@ -302,6 +311,19 @@ class RelatedIndex:
                 self.cosines_,
                 self.clusters_.indexed_agreement,
                 self.cluster_weight_,
+                multiply=True,
+            )
+        self.titles_ = None
+        if self.shared_title_weight > 0:
+            self.titles_ = SharedTitles.fit([document.title for document in documents])
+        if self.titles_ is not None:
+            same_title = self.titles_.indexed_same
+            self.neighbours_, self.scores_, self.cosines_ = rerank_in_blocks(
+                self.neighbours_,
+                self.scores_,
+                self.cosines_,
+                lambda start, stop, columns: self._title_boost(same_title(start, stop, columns)),
+                1.0,
                 multiply=True,
             )
         self.closest_weight_, self.closest_lead_ = self.closest_weight, self.closest_lead
@@ -399,6 +421,11 @@ class RelatedIndex:
         counts = counter.fit_transform(labels)
         tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
         return (counter, tfidf), self.label_weight * tfidf.transform(counts)
+
+    def _title_boost(self, same: np.ndarray) -> np.ndarray:
+        """The factor of each candidate's score: ``1 + shared_title_weight`` where ``same`` is 1
+        (applied by :func:`blend_similarity` with ``multiply`` at weight 1)."""
+        return 1.0 + self.shared_title_weight * same
 
     def _latent_confidence(self) -> float:
         """How well the latent components summarise the corpus, from 0 to 1 (``_AUTO_VARIANCE``)."""
@@ -522,21 +549,28 @@ class RelatedIndex:
         found: list[list[Neighbour]] = []
         for start in range(0, len(documents), 64):
             batch = documents[start : start + 64]
-            found.extend(self.neighbours_of_vectors(self.transform(batch), [d.id for d in batch], k))
+            vectors, ids, titles = self.transform(batch), [d.id for d in batch], [d.title for d in batch]
+            found.extend(self.neighbours_of_vectors(vectors, ids, k, titles))
         return found
 
     def neighbours_of_vectors(
-        self, vectors: sp.csr_matrix, ids: Sequence[str], k: int | None = None
+        self,
+        vectors: sp.csr_matrix,
+        ids: Sequence[str],
+        k: int | None = None,
+        titles: Sequence[str] | None = None,
     ) -> list[list[Neighbour]]:
-        """The ``k`` best neighbours of each vector (of :meth:`transform`); ``ids[i]`` is left out."""
+        """The ``k`` best neighbours of each vector (of :meth:`transform`); ``ids[i]`` is left out.
+        ``titles[i]`` is the title of the article of ``vectors[i]`` (without: no shared title)."""
         self._check_fitted()
         k = self.n_neighbors if k is None else k
         similarities = (vectors @ self.matrix_.T).toarray()
         own = np.array([-1 if (row := self.row_of(article_id)) is None else row for article_id in ids])
         similarities[np.flatnonzero(own >= 0), own[own >= 0]] = 0.0
-        # Both None in an index built before they were kept.
+        # None in an index built before they were kept.
         graph, clusters = getattr(self, "graph_", None), getattr(self, "clusters_", None)
-        reranked = graph is not None or clusters is not None
+        shared_titles: SharedTitles | None = getattr(self, "titles_", None)
+        reranked = graph is not None or clusters is not None or shared_titles is not None
         columns, scores = top_k_rows(similarities, max(k, self.n_neighbors) if reranked else k)
         query_latent = None if self.latent_ is None else self._latent(vectors)
         columns, scores, cosines = blend_latent(
@@ -556,6 +590,10 @@ class RelatedIndex:
             columns, scores, cosines = blend_similarity(
                 columns, scores, cosines, agreement, self.cluster_weight_, multiply=multiply
             )
+        if shared_titles is not None:
+            groups = shared_titles.groups_of(titles) if titles is not None else np.full(len(ids), -1)
+            boost = self._title_boost(shared_titles.same(groups, columns))
+            columns, scores, cosines = blend_similarity(columns, scores, cosines, boost, 1.0, multiply=True)
         # Both absent in an index built before they were kept (no blend, no lead).
         weight: float = getattr(self, "closest_weight_", 0.0)
         lead: float | None = getattr(self, "closest_lead_", None)
