@@ -148,7 +148,8 @@ class RelatedIndex:
     forum thread, a story filed again, one condition on two pages; see
     :mod:`~service.recommender.titles`) then have their scores multiplied by ``1 +
     shared_title_weight`` (0 turns it off): among the candidates, articles behind one title are
-    nearly always related. Titles no other article shares change nothing.
+    nearly always related. Titles no other article shares change nothing, nor titles of a single
+    word that is not a stop word ("Wow", "Overview": generic).
 
     Each list then leads with the closest match by words (the highest tf-idf cosine that is not
     a near-duplicate), scored as the list's best, when its score is at least ``closest_lead`` of

@@ -3,7 +3,8 @@
 A forum thread's posts ("Re: …"), a story filed again as it develops, one condition written up
 on two pages of a health site: where titles repeat, the articles behind one title are nearly
 always related, more often than any list of similar words can tell. Titles that no other
-article has (most of them, on most sites) are not kept.
+article has (most of them, on most sites) are not kept, nor titles of fewer than two words
+that are not stop words: "Wow" heads reviews of many films, "Overview" pages of many products.
 """
 
 from __future__ import annotations
@@ -14,15 +15,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 _WORD = re.compile(r"\w+")
 # "Re:", "Fwd:", "AW:" (German), "SV:" (Scandinavian), repeated: the title a reply quotes.
 _REPLY_PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|sv)\s*:\s*)+", re.IGNORECASE)
 
 
+# Titles with fewer words than this that are not stop words are too generic to join articles.
+MIN_TITLE_WORDS = 2
+
+
 def title_key(title: str) -> str:
     """The title's words, lower-cased, without reply prefixes ("" for a title without words)."""
     return " ".join(_WORD.findall(_REPLY_PREFIX.sub("", title).lower()))
+
+
+def _specific(key: str) -> bool:
+    """Whether a title key has at least ``MIN_TITLE_WORDS`` words that are not stop words."""
+    return sum(word not in ENGLISH_STOP_WORDS for word in key.split()) >= MIN_TITLE_WORDS
 
 
 @dataclass
@@ -37,7 +48,7 @@ class SharedTitles:
         """From the indexed articles' titles; ``None`` when no two share one."""
         article_keys = [title_key(title) for title in titles]
         counts = Counter(article_keys)
-        shared = sorted(key for key, count in counts.items() if key and count > 1)
+        shared = sorted(key for key, count in counts.items() if count > 1 and _specific(key))
         if not shared:
             return None
         keys = {key: group for group, key in enumerate(shared)}
