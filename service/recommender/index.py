@@ -126,7 +126,7 @@ class RelatedIndex:
     likely on its subject than one that shares a few words by chance. ``graph_`` keeps the
     lists, so an article that is not indexed yet is re-ranked the same way.
 
-    Topic clusters last re-rank them by ``score · (1 - c + c · agreement)`` (``c``, recorded as
+    Topic clusters then re-rank them by ``score · (1 - c + c · agreement)`` (``c``, recorded as
     ``cluster_weight_``, is ``cluster_weight`` times how well the latent components summarise
     the corpus, as for ``latent_weight="auto"``: the clusters are drawn in their space; 0 turns
     it off): the share of k-means runs over the latent vectors
