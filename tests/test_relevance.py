@@ -454,15 +454,16 @@ def test_titles_are_matched_without_reply_prefixes_case_or_punctuation() -> None
 
 def test_only_specific_titles_that_two_articles_share_are_kept() -> None:
     titles = ["Re: Sleep hygiene", "sleep HYGIENE", "Diet plans", "", "?!"]
-    titles += ["Wow", "wow", "The end", "THE END"]
+    titles += ["Wow", "wow", "The end", "THE END", "Clipper", "Re: clipper", "Re: ?!"]
     shared = SharedTitles.fit(titles)
-    # one word that is not a stop word is too generic to join articles ("Wow", "The end")
-    assert shared is not None and shared.keys == {"sleep hygiene": 0}
-    assert shared.groups.tolist() == [0, 0, -1, -1, -1, -1, -1, -1, -1]
-    assert SharedTitles.fit(["Diet plans", "Sleep hygiene", "", "Wow", "Wow"]) is None
+    # one word that is not a stop word is too generic to join articles ("Wow", "The end"),
+    # unless a reply says it is a thread's
+    assert shared is not None and shared.keys == {"clipper": 0, "sleep hygiene": 1}
+    assert shared.groups.tolist() == [1, 1, -1, -1, -1, -1, -1, -1, -1, 0, 0, -1]
+    assert SharedTitles.fit(["Diet plans", "Sleep hygiene", "", "Wow", "Wow", "Re:", "Re:"]) is None
     candidates = np.array([[1, 2, -1], [3, 4, 1]])
     # an unshared title matches nothing, not even another unshared one
-    assert shared.same(np.array([0, -1]), candidates).tolist() == [[1, 0, 0], [0, 0, 0]]
+    assert shared.same(np.array([1, -1]), candidates).tolist() == [[1, 0, 0], [0, 0, 0]]
     found = shared.groups_of(["Sleep hygiene!", "Diet plans"])
     assert shared.same(found, candidates).tolist() == [[1, 0, 0], [0, 0, 0]]
 

@@ -149,7 +149,7 @@ class RelatedIndex:
     :mod:`~service.recommender.titles`) then have their scores multiplied by ``1 +
     shared_title_weight`` (0 turns it off): among the candidates, articles behind one title are
     nearly always related. Titles no other article shares change nothing, nor titles of a single
-    word that is not a stop word ("Wow", "Overview": generic).
+    word that is not a stop word ("Wow", "Overview": generic) unless a reply ("Re: …") has it.
 
     Each list then leads with the closest match by words (the highest tf-idf cosine that is not
     a near-duplicate), scored as the list's best, when its score is at least ``closest_lead`` of

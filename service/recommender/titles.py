@@ -4,7 +4,8 @@ A forum thread's posts ("Re: …"), a story filed again as it develops, one cond
 on two pages of a health site: where titles repeat, the articles behind one title are nearly
 always related, more often than any list of similar words can tell. Titles that no other
 article has (most of them, on most sites) are not kept, nor titles of fewer than two words
-that are not stop words: "Wow" heads reviews of many films, "Overview" pages of many products.
+that are not stop words ("Wow" heads reviews of many films, "Overview" pages of many products)
+unless a reply ("Re: Clipper") says that the title is a thread's.
 """
 
 from __future__ import annotations
@@ -48,7 +49,11 @@ class SharedTitles:
         """From the indexed articles' titles; ``None`` when no two share one."""
         article_keys = [title_key(title) for title in titles]
         counts = Counter(article_keys)
-        shared = sorted(key for key, count in counts.items() if count > 1 and _specific(key))
+        # A reply ("Re: Clipper") says the title is a thread's, however short.
+        replied = {key for key, title in zip(article_keys, titles) if _REPLY_PREFIX.match(title)}
+        shared = sorted(
+            key for key, count in counts.items() if key and count > 1 and (_specific(key) or key in replied)
+        )
         if not shared:
             return None
         keys = {key: group for group, key in enumerate(shared)}
