@@ -167,6 +167,11 @@ def collect(
     return table
 
 
+def _guarded(others: list[str], twins: dict[str, str]) -> list[str]:
+    """The corpora among ``others`` whose losses count: not one whose twin is among them."""
+    return [name for name in others if twins.get(name) not in others]
+
+
 def leave_one_out(
     table: dict[str, dict[str, float]],
     parameter: str,
@@ -188,7 +193,7 @@ def leave_one_out(
     rows = []
     for held_out in names:
         others = [name for name in names if name != held_out]
-        guarded = [name for name in others if (twins or {}).get(name) not in others]
+        guarded = _guarded(others, twins or {})
         gains = {
             json.dumps(value): float(np.mean([at(name, value) - at(name, reference) for name in others]))
             for value in values
@@ -227,7 +232,7 @@ def leave_one_out_guarded(
     rows = []
     for held_out in names:
         others = [name for name in names if name != held_out]
-        guarded = [name for name in others if TWINS.get(name) not in others]
+        guarded = _guarded(others, TWINS)
         gains = {}
         for value in values:
             losses = [at(precisions, name, value) - at(precisions, name, reference) for name in guarded]

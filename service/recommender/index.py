@@ -375,8 +375,6 @@ class RelatedIndex:
         """Fit ``counter`` and the term weights; ``ValueError`` when no term is kept."""
         titles = None if self.title_weight == 1.0 else [document.title for document in documents]
         counts = count_terms(counter, texts, titles, n_jobs=self.n_jobs)
-        # The terms cut by min_df/max_df are not needed to transform and can be large.
-        counter.stop_words_ = set()
         weighted = self._weight_title(counts, documents)
         weights = TermWeights(term_frequency=self.term_frequency, k1=self.bm25_k1, b=self.bm25_b)
         return (counter, weights.fit(weighted)), weights.transform(weighted)
