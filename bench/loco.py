@@ -16,7 +16,8 @@ the cluster agreement came to multiply the score instead of adding to it, the ke
 clusters added were dropped; when ``latent_weight_max`` became 0.35, ``"latent_weight_max": 0.5``, and when
 ``cluster_weight`` then became 0.6, ``"cluster_weight": 0.5``, except on imdb-reviews, above
 the clusters' cap; when lists came to lead with the closest match by words, ``"closest_lead":
-null``; when shared titles came to multiply the score by 5, ``"shared_title_weight": 0.0``).
+null``; when shared titles came to multiply the score by 5, ``"shared_title_weight": 0.0``; when
+coherent title words came to raise it, ``"title_word_weight": 0.0``).
 A score keeps hit@5 beside precision@5 (``--metric hit`` judges by it; scores from before hit@5
 was kept are built again).
 """
@@ -59,6 +60,7 @@ GRID: dict[str, list[Any]] = {
     "closest_weight": [0.0, 0.05, 0.1, 0.15, 0.2, 0.3],
     "max_df": [0.5, 0.25, 0.1],
     "shared_title_weight": [0.0, 0.5, 1.0, 2.0, 4.0],
+    "title_word_weight": [0.0, 1.0, 2.0, 4.0, 8.0],
     # Only with RELATED_EMBEDDINGS on (0.0: on, but not blended; the index default is 0.2).
     "embedding_weight": [0.0, 0.1, 0.2, 0.35],
 }
@@ -79,6 +81,7 @@ REFERENCE: dict[str, Any] = {
     "closest_lead": None,
     "closest_weight": 0.0,
     "shared_title_weight": 0.0,
+    "title_word_weight": 0.0,
 }
 # What a corpus's score is: precision@5 as served, or hit@5 (at least one relevant among the five).
 METRICS = ("precision", "hit")
@@ -89,8 +92,9 @@ METRICS = ("precision", "hit")
 GUARDED_BY_PRECISION = {"closest_lead", "closest_weight"}
 TWINS = {"medquad": "medquad-concepts"}
 # Parameters also chosen by precision@5 with the same exception (``leave_one_out(twins=TWINS)``):
-# a shared title joins a condition's pages from two sites, which medquad's label calls unrelated.
-TWINS_EXCEPTED = {"shared_title_weight"}
+# a shared title, or a shared word of a title, joins a condition's pages from two sites, which
+# medquad's label calls unrelated.
+TWINS_EXCEPTED = {"shared_title_weight", "title_word_weight"}
 
 
 def corpus_embeddings(corpus: corpora.Corpus) -> np.ndarray | None:

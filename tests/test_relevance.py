@@ -25,6 +25,7 @@ from service.recommender.neighbours import (
     rerank_shared,
 )
 from service.recommender.text import index_text
+from service.recommender.title_words import TitleWords, word_coherence
 from service.recommender.titles import SharedTitles, title_key
 from service.recommender.weights import TermWeights
 from tests.factories import corpus
@@ -470,15 +471,16 @@ def test_only_specific_titles_that_two_articles_share_are_kept() -> None:
 
 def test_an_article_of_the_same_title_moves_up_in_built_and_fresh_lists() -> None:
     documents = topic_documents()
-    plain = RelatedIndex(closest_lead=None).fit(documents)
+    plain = RelatedIndex(closest_lead=None, title_word_weight=0.0).fit(documents)
     assert plain.titles_ is None  # every title its own
     assert RelatedIndex().shared_title_weight > 0 and "shared_title_weight" in RelatedIndex().get_params()
     # a reply to the article fifth in the first one's list: the same title, "Re:" before it
     fifth = plain.neighbours(0)[4].id
     row = next(row for row, document in enumerate(documents) if document.id == fifth)
     documents[0] = Document(documents[0].id, f"Re: {documents[row].title}", documents[0].body)
-    without = RelatedIndex(closest_lead=None, shared_title_weight=0.0).fit(documents)
-    index = RelatedIndex(closest_lead=None, shared_title_weight=4.0).fit(documents)
+    # (title words, which would raise a reply of the same title too, left out)
+    without = RelatedIndex(closest_lead=None, shared_title_weight=0.0, title_word_weight=0.0).fit(documents)
+    index = RelatedIndex(closest_lead=None, shared_title_weight=4.0, title_word_weight=0.0).fit(documents)
     assert [n.id for n in without.neighbours(0)].index(fifth) > 0
     assert index.neighbours(0)[0].id == fifth and index.neighbours(row)[0].id == documents[0].id
     boosted = {n.id: n.score for n in index.neighbours(0)}
@@ -490,3 +492,72 @@ def test_an_article_of_the_same_title_moves_up_in_built_and_fresh_lists() -> Non
         np.testing.assert_allclose([n.score for n in fresh], [n.score for n in built], atol=1e-5)
     del index.titles_  # as an index built before shared titles were kept
     assert index.similar_to(documents[0], k=10)[0].id == without.similar_to(documents[0], k=10)[0].id
+
+
+def test_a_title_word_counts_as_far_as_the_articles_whose_titles_hold_it_are_alike() -> None:
+    space = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])  # any two: cosine 1/3 on average
+    # columns: a word of two alike articles' titles, of two unlike ones', of one title, of three
+    holds = np.array([[1, 1, 0, 1], [1, 0, 0, 1], [0, 1, 0, 1], [0, 0, 1, 0]], dtype=np.float32)
+    coherence = word_coherence(sp.csr_matrix(holds * 0.5), space)
+    np.testing.assert_allclose(coherence, [1.0, 0.0, 0.0, 0.0], atol=1e-6)
+    assert TitleWords.fit(sp.csr_matrix(holds[:, 1:]), space) is None  # no coherent word
+    words = TitleWords.fit(sp.csr_matrix(holds * 0.5), space)
+    assert words is not None
+    candidates = np.array([[1, 2, -1], [0, 3, 2]])
+    # only the coherent word counts, in both titles: 0.5 · 1 · 0.5 · 1
+    expected = [[0.25, 0.0, 0.0], [0.25, 0.0, 0.0]]
+    np.testing.assert_allclose(words.indexed_similarity(0, 2, candidates), expected)
+    np.testing.assert_allclose(words.similarity(sp.csr_matrix(holds[:2] * 0.5), candidates), expected)
+
+
+def title_word_documents() -> list[Document]:
+    """The four subjects, with a word of no subject ("weekly") in a third of the titles."""
+    documents = topic_documents()
+    for row in range(0, len(documents), 3):
+        document = documents[row]
+        documents[row] = Document(document.id, f"{document.title} weekly", document.body)
+    return documents
+
+
+def test_title_words_weigh_subject_words_and_raise_candidates_in_built_and_fresh_lists() -> None:
+    documents = title_word_documents()
+    assert RelatedIndex().title_word_weight > 0 and "title_word_weight" in RelatedIndex().get_params()
+    without = RelatedIndex(closest_lead=None, title_word_weight=0.0).fit(documents)
+    index = RelatedIndex(closest_lead=None, title_word_weight=2.0).fit(documents)
+    assert without.title_words_ is None and index.title_words_ is not None
+    vocabulary = index.text_vectorizer_[0].vocabulary_
+    coherence = index.title_words_.coherence
+    weekly, sleep = coherence[vocabulary["weekly"]], coherence[vocabulary["sleep"]]
+    assert weekly < 0.1 and sleep > 4 * weekly
+    # each candidate's score is raised by 1 + 2 · the similarity of the two titles
+    similarity = index.title_words_.indexed_similarity(0, 1, without.neighbours_[:1])[0]
+    before = dict(zip([without.ids_[c] for c in without.neighbours_[0]], similarity))
+    scores_before = {n.id: n.score for n in without.neighbours(0)}
+    after = {n.id: n.score for n in index.neighbours(0)}
+    raised = [name for name in after if before[name] > 0]
+    assert raised and len(raised) < len(after)
+    for name, score in after.items():
+        assert score == pytest.approx(scores_before[name] * (1 + 2.0 * before[name]), rel=1e-4)
+    for query in (0, 100, 200):
+        built = index.neighbours(query)[:10]
+        fresh = index.similar_to(documents[query], k=10)
+        assert [n.id for n in fresh] == [n.id for n in built]
+        np.testing.assert_allclose([n.score for n in fresh], [n.score for n in built], atol=1e-5)
+    del index.title_words_  # as an index built before title words were weighed
+    fresh, plain = index.similar_to(documents[0], k=10), without.similar_to(documents[0], k=10)
+    np.testing.assert_allclose([n.score for n in fresh], [n.score for n in plain])
+
+
+def test_title_words_need_the_latent_space() -> None:
+    documents = title_word_documents()[:40]  # too few articles for latent components
+    index = RelatedIndex().fit(documents)
+    assert index.svd_ is None and index.title_words_ is None
+
+
+def test_a_title_vector_is_the_vector_of_an_article_with_only_that_title() -> None:
+    documents = [Document(d.id, d.title, d.body, ("weekly",)) for d in title_word_documents()]
+    titles = ["Sleep and rest: weekly", "Bread, flour and crust", "", "zzz unknown words"]
+    for params in ({}, {"title_weight": 1.0}, {"phrase_weight": 0.0}):
+        index = RelatedIndex(**params).fit(documents)
+        alone = index.transform([Document("", title) for title in titles])
+        np.testing.assert_allclose(index._title_vectors(titles).toarray(), alone.toarray(), atol=1e-6)

@@ -30,6 +30,7 @@ from service.recommender.neighbours import (
     top_neighbours,
 )
 from service.recommender.text import index_text, strip_html
+from service.recommender.title_words import TitleWords
 from service.recommender.titles import SharedTitles
 from service.recommender.weights import TermWeights
 
@@ -150,6 +151,9 @@ class RelatedIndex:
     shared_title_weight`` (0 turns it off): among the candidates, articles behind one title are
     nearly always related. Titles no other article shares change nothing, nor titles of a single
     word that is not a stop word ("Wow", "Overview": generic) unless a reply ("Re: …") has it.
+    Then by ``1 + title_word_weight · similarity`` of the two titles, each title word counting as
+    far as the articles whose titles hold it are alike (:mod:`service.recommender.title_words`):
+    on a help site a title word names a subject; on a site of film reviews ("worst") it does not.
 
     Each list then leads with the closest match by words (the highest tf-idf cosine that is not
     a near-duplicate), scored as the list's best, when its score is at least ``closest_lead`` of
@@ -194,6 +198,7 @@ class RelatedIndex:
         closest_weight: float = 0.0,
         closest_lead: float | None = 0.3,
         shared_title_weight: float = 4.0,
+        title_word_weight: float = 2.0,
         random_state: int = 0,
         query_terms: int | None = 12,
         candidate_max_df: float = 0.02,
@@ -230,6 +235,7 @@ class RelatedIndex:
         self.closest_weight = closest_weight
         self.closest_lead = closest_lead
         self.shared_title_weight = shared_title_weight
+        self.title_word_weight = title_word_weight
         self.random_state = random_state
         self.query_terms = query_terms
         self.candidate_max_df = candidate_max_df
@@ -246,7 +252,7 @@ class RelatedIndex:
         "latent_weight_max", "latent_sample", "shared_neighbours", "shared_weight",
         "cluster_weight", "cluster_sizes", "cluster_runs", "cluster_sample", "cluster_max_documents",
         "embedding_weight", "closest_weight", "closest_lead", "shared_title_weight",
-        "random_state",
+        "title_word_weight", "random_state",
         "query_terms", "candidate_max_df", "pool", "exact_below", "duplicate_threshold",
         "block_size", "n_jobs",
     )  # fmt: skip
@@ -324,6 +330,17 @@ class RelatedIndex:
                 self.scores_,
                 self.cosines_,
                 lambda start, stop, columns: self._title_boost(same_title(start, stop, columns)),
+                1.0,
+                multiply=True,
+            )
+        self.title_words_ = self._fit_title_words(documents)
+        if self.title_words_ is not None:
+            title_similarity = self.title_words_.indexed_similarity
+            self.neighbours_, self.scores_, self.cosines_ = rerank_in_blocks(
+                self.neighbours_,
+                self.scores_,
+                self.cosines_,
+                lambda start, stop, columns: self._title_word_boost(title_similarity(start, stop, columns)),
                 1.0,
                 multiply=True,
             )
@@ -426,6 +443,10 @@ class RelatedIndex:
         (applied by :func:`blend_similarity` with ``multiply`` at weight 1)."""
         return 1.0 + self.shared_title_weight * same
 
+    def _title_word_boost(self, similarity: np.ndarray) -> np.ndarray:
+        """The factor of each candidate's score: ``1 + title_word_weight · similarity`` of the titles."""
+        return 1.0 + self.title_word_weight * similarity
+
     def _latent_confidence(self) -> float:
         """How well the latent components summarise the corpus, from 0 to 1 (``_AUTO_VARIANCE``)."""
         if self.svd_ is None:
@@ -467,6 +488,32 @@ class RelatedIndex:
             sample=self.cluster_sample,
             random_state=self.random_state,
         )
+
+    def _fit_title_words(self, documents: Sequence[Document]) -> TitleWords | None:
+        """The coherence of each title word, in the latent space (none without it)."""
+        if self.title_word_weight <= 0 or self.svd_ is None:
+            return None
+        latent = self.latent_ if self.latent_ is not None else self._latent(self.matrix_)
+        return TitleWords.fit(self._title_vectors([document.title for document in documents]), latent)
+
+    def _title_vectors(self, titles: Sequence[str]) -> sp.csr_matrix:
+        """Each title alone as a vector of this index: :meth:`transform` of an article with only
+        that title, its words counted once (the text is the title) and weighted as a title."""
+        blocks: list[sp.csr_matrix | None] = []
+        if self.text_vectorizer_ is not None:
+            blocks.append(self._title_block(self.text_vectorizer_, titles))
+        if self.label_vectorizer_ is not None:  # no labels: an empty block keeps the columns
+            width = len(self.label_vectorizer_[0].vocabulary_)
+            blocks.append(sp.csr_matrix((len(titles), width), dtype=np.float32))
+        phrases: Vectorizer | None = getattr(self, "phrase_vectorizer_", None)
+        if phrases is not None:
+            blocks.append(self.phrase_weight * self._title_block(phrases, titles))
+        return _combine(blocks, len(titles))
+
+    def _title_block(self, vectorizer: Vectorizer, titles: Sequence[str]) -> sp.csr_matrix:
+        counter, weights = vectorizer
+        counts = counter.transform(list(titles))
+        return weights.transform(counts if self.title_weight == 1.0 else self.title_weight * counts)
 
     def _latent(self, vectors: sp.csr_matrix) -> np.ndarray:
         assert self.svd_ is not None
@@ -569,7 +616,8 @@ class RelatedIndex:
         # None in an index built before they were kept.
         graph, clusters = getattr(self, "graph_", None), getattr(self, "clusters_", None)
         shared_titles: SharedTitles | None = getattr(self, "titles_", None)
-        reranked = graph is not None or clusters is not None or shared_titles is not None
+        title_words: TitleWords | None = getattr(self, "title_words_", None)
+        reranked = any(part is not None for part in (graph, clusters, shared_titles, title_words))
         columns, scores = top_k_rows(similarities, max(k, self.n_neighbors) if reranked else k)
         query_latent = None if self.latent_ is None else self._latent(vectors)
         columns, scores, cosines = blend_latent(
@@ -592,6 +640,10 @@ class RelatedIndex:
         if shared_titles is not None:
             groups = shared_titles.groups_of(titles) if titles is not None else np.full(len(ids), -1)
             boost = self._title_boost(shared_titles.same(groups, columns))
+            columns, scores, cosines = blend_similarity(columns, scores, cosines, boost, 1.0, multiply=True)
+        if title_words is not None and titles is not None:
+            similarity = title_words.similarity(self._title_vectors(titles), columns)
+            boost = self._title_word_boost(similarity)
             columns, scores, cosines = blend_similarity(columns, scores, cosines, boost, 1.0, multiply=True)
         # Both absent in an index built before they were kept (no blend, no lead).
         weight: float = getattr(self, "closest_weight_", 0.0)

@@ -1,0 +1,88 @@
+"""Title words: how alike two titles are, counting only words that name a subject on this site.
+
+On a documentation or help site a title names what its page is about ("Reset your password",
+"Fenster schließen"), and pages whose titles share a word are often on one subject. On a site
+of film reviews the same title words ("worst", "wow") head reviews of many films, and on a site
+of short tips ("Get the current …") they name the trick, not the tool. So each title word is
+weighted by its **coherence**: how alike (by latent cosine) the articles whose titles hold it
+are, above the site's typical pair (0) and up to identical (1). The similarity of two titles is
+the sum, over their shared words, of the product of the word's tf-idf weights in the two
+(L2-normalised) title vectors, each weight times the word's coherence: a word that joins unlike
+articles counts for nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def word_coherence(titles: sp.csr_matrix, space: np.ndarray) -> np.ndarray:
+    """Per column of ``titles`` (one row per article): the mean cosine, in ``space`` (one
+    L2-normalised row per article), of the pairs of articles whose titles hold the word, as a
+    share of the way from the mean cosine of any two articles to 1; 0 below it and for words of
+    fewer than two titles."""
+    n_rows = titles.shape[0]
+    if n_rows < 2:
+        return np.zeros(titles.shape[1], np.float32)
+    holds = titles.tocsc(copy=True)
+    holds.data[:] = 1.0
+    counts = np.diff(holds.indptr).astype(np.float64)
+    space = space.astype(np.float64, copy=False)
+    sums = holds.T.astype(np.float64) @ space  # per word, the sum of its articles' vectors
+    # |sum of m unit vectors|^2 = m + the sum of their cosines over ordered pairs
+    pair_sums = np.einsum("ij,ij->i", sums, sums) - counts
+    total = space.sum(axis=0)
+    typical = (float(total @ total) - n_rows) / (n_rows * (n_rows - 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(counts >= 2, pair_sums / (counts * (counts - 1)), typical)
+    share = (mean - typical) / max(1.0 - typical, 1e-9)
+    return np.clip(share, 0.0, 1.0).astype(np.float32)
+
+
+@dataclass
+class TitleWords:
+    """Each indexed article's title vector with its words weighted by their coherence."""
+
+    coherence: np.ndarray  # per column of the index's vectors
+    rows: sp.csr_matrix  # one weighted title vector per indexed article
+
+    @classmethod
+    def fit(cls, titles: sp.csr_matrix, space: np.ndarray) -> TitleWords | None:
+        """From the indexed articles' L2-normalised title vectors and their latent vectors;
+        ``None`` when no title word is coherent."""
+        coherence = word_coherence(titles, space)
+        if not coherence.any():
+            return None
+        words = cls(coherence, sp.csr_matrix((0, titles.shape[1]), dtype=np.float32))
+        words.rows = words.weighted(titles)
+        return words
+
+    def weighted(self, titles: sp.csr_matrix) -> sp.csr_matrix:
+        """``titles`` (L2-normalised title vectors) with each word scaled by its coherence."""
+        weighted = sp.csr_matrix(titles @ sp.diags(self.coherence), dtype=np.float32)
+        weighted.eliminate_zeros()
+        return weighted
+
+    def indexed_similarity(self, start: int, stop: int, columns: np.ndarray) -> np.ndarray:
+        """:meth:`similarity` for indexed articles ``start:stop`` and their candidates ``columns``."""
+        return row_products(self.rows[start:stop], self.rows, columns)
+
+    def similarity(self, titles: sp.csr_matrix, columns: np.ndarray) -> np.ndarray:
+        """The similarity of query ``i``'s title (an L2-normalised title vector) to the title of
+        each indexed candidate ``columns[i, j]`` (``-1`` pads give 0)."""
+        return row_products(self.weighted(titles), self.rows, columns)
+
+
+def row_products(queries: sp.csr_matrix, rows: sp.csr_matrix, columns: np.ndarray) -> np.ndarray:
+    """``queries[i] · rows[columns[i, j]]`` (``-1`` pads give 0), pair by pair: titles are short,
+    so this reads a few entries a pair where a product of the matrices would join every two
+    titles that share a common word."""
+    n_queries, width = columns.shape
+    valid = columns >= 0
+    repeated = queries[np.repeat(np.arange(n_queries), width)]
+    candidates = rows[np.where(valid, columns, 0).ravel()]
+    products = np.asarray(repeated.multiply(candidates).sum(axis=1), dtype=np.float32).reshape(columns.shape)
+    return np.where(valid, products, 0.0).astype(np.float32)
