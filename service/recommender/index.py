@@ -16,6 +16,7 @@ from service.recommender.clusters import TopicClusters
 from service.recommender.counting import TermCounts, count_terms
 from service.recommender.document import Document
 from service.recommender.neighbours import (
+    CandidateSimilarity,
     ProgressCallback,
     blend_latent,
     blend_similarity,
@@ -325,24 +326,14 @@ class RelatedIndex:
             self.titles_ = SharedTitles.fit([document.title for document in documents])
         if self.titles_ is not None:
             same_title = self.titles_.indexed_same
-            self.neighbours_, self.scores_, self.cosines_ = rerank_in_blocks(
-                self.neighbours_,
-                self.scores_,
-                self.cosines_,
-                lambda start, stop, columns: self._title_boost(same_title(start, stop, columns)),
-                1.0,
-                multiply=True,
+            self._multiply_scores(
+                lambda start, stop, columns: self._title_boost(same_title(start, stop, columns))
             )
         self.title_words_ = self._fit_title_words(documents)
         if self.title_words_ is not None:
-            title_similarity = self.title_words_.indexed_similarity
-            self.neighbours_, self.scores_, self.cosines_ = rerank_in_blocks(
-                self.neighbours_,
-                self.scores_,
-                self.cosines_,
-                lambda start, stop, columns: self._title_word_boost(title_similarity(start, stop, columns)),
-                1.0,
-                multiply=True,
+            similarity = self.title_words_.indexed_similarity
+            self._multiply_scores(
+                lambda start, stop, columns: self._title_word_boost(similarity(start, stop, columns))
             )
         self.closest_weight_, self.closest_lead_ = self.closest_weight, self.closest_lead
         self.neighbours_, self.scores_, self.cosines_ = favour_closest(
@@ -437,6 +428,12 @@ class RelatedIndex:
         counts = counter.fit_transform(labels)
         tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
         return (counter, tfidf), self.label_weight * tfidf.transform(counts)
+
+    def _multiply_scores(self, factor: CandidateSimilarity) -> None:
+        """Every list re-ranked by its candidates' scores times ``factor`` of each."""
+        self.neighbours_, self.scores_, self.cosines_ = rerank_in_blocks(
+            self.neighbours_, self.scores_, self.cosines_, factor, 1.0, multiply=True
+        )
 
     def _title_boost(self, same: np.ndarray) -> np.ndarray:
         """The factor of each candidate's score: ``1 + shared_title_weight`` where ``same`` is 1
