@@ -24,22 +24,25 @@ def word_coherence(titles: sp.csr_matrix, space: np.ndarray) -> np.ndarray:
     L2-normalised row per article), of the pairs of articles whose titles hold the word, as a
     share of the way from the mean cosine of any two articles to 1; 0 below it and for words of
     fewer than two titles."""
-    n_rows = titles.shape[0]
-    if n_rows < 2:
-        return np.zeros(titles.shape[1], np.float32)
+    n_rows, n_words = titles.shape
+    coherence = np.zeros(n_words, np.float32)
     holds = titles.tocsc(copy=True)
+    counts = np.diff(holds.indptr)
+    shared = np.flatnonzero(counts >= 2)  # a word of one title joins no two articles
+    if not len(shared):
+        return coherence
+    holds = holds[:, shared]
     holds.data[:] = 1.0
-    counts = np.diff(holds.indptr).astype(np.float64)
     space = space.astype(np.float64, copy=False)
     sums = holds.T.astype(np.float64) @ space  # per word, the sum of its articles' vectors
     # |sum of m unit vectors|^2 = m + the sum of their cosines over ordered pairs
-    pair_sums = np.einsum("ij,ij->i", sums, sums) - counts
+    held = counts[shared].astype(np.float64)
+    mean = (np.einsum("ij,ij->i", sums, sums) - held) / (held * (held - 1))
     total = space.sum(axis=0)
     typical = (float(total @ total) - n_rows) / (n_rows * (n_rows - 1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean = np.where(counts >= 2, pair_sums / (counts * (counts - 1)), typical)
     share = (mean - typical) / max(1.0 - typical, 1e-9)
-    return np.clip(share, 0.0, 1.0).astype(np.float32)
+    coherence[shared] = np.clip(share, 0.0, 1.0)
+    return coherence
 
 
 @dataclass
@@ -56,15 +59,7 @@ class TitleWords:
         coherence = word_coherence(titles, space)
         if not coherence.any():
             return None
-        words = cls(coherence, sp.csr_matrix((0, titles.shape[1]), dtype=np.float32))
-        words.rows = words.weighted(titles)
-        return words
-
-    def weighted(self, titles: sp.csr_matrix) -> sp.csr_matrix:
-        """``titles`` (L2-normalised title vectors) with each word scaled by its coherence."""
-        weighted = sp.csr_matrix(titles @ sp.diags(self.coherence), dtype=np.float32)
-        weighted.eliminate_zeros()
-        return weighted
+        return cls(coherence, _weighted(titles, coherence))
 
     def indexed_similarity(self, start: int, stop: int, columns: np.ndarray) -> np.ndarray:
         """:meth:`similarity` for indexed articles ``start:stop`` and their candidates ``columns``."""
@@ -73,7 +68,14 @@ class TitleWords:
     def similarity(self, titles: sp.csr_matrix, columns: np.ndarray) -> np.ndarray:
         """The similarity of query ``i``'s title (an L2-normalised title vector) to the title of
         each indexed candidate ``columns[i, j]`` (``-1`` pads give 0)."""
-        return row_products(self.weighted(titles), self.rows, columns)
+        return row_products(_weighted(titles, self.coherence), self.rows, columns)
+
+
+def _weighted(titles: sp.csr_matrix, coherence: np.ndarray) -> sp.csr_matrix:
+    """``titles`` (L2-normalised title vectors) with each word scaled by its coherence."""
+    weighted = sp.csr_matrix(titles @ sp.diags(coherence), dtype=np.float32)
+    weighted.eliminate_zeros()
+    return weighted
 
 
 def row_products(queries: sp.csr_matrix, rows: sp.csr_matrix, columns: np.ndarray) -> np.ndarray:
