@@ -198,12 +198,11 @@ def leave_one_out(
     for held_out in names:
         others = [name for name in names if name != held_out]
         guarded = _guarded(others, twins or {})
-        gains = {
-            json.dumps(value): float(np.mean([at(name, value) - at(name, reference) for name in others]))
-            for value in values
-            if value == reference
-            or min((at(name, value) - at(name, reference) for name in guarded), default=0.0) >= -TOLERANCE
-        }
+        gains = {}
+        for value in values:
+            change = {name: at(name, value) - at(name, reference) for name in others}
+            if value == reference or min((change[name] for name in guarded), default=0.0) >= -TOLERANCE:
+                gains[json.dumps(value)] = float(np.mean(list(change.values())))
         chosen = json.loads(max(gains, key=lambda value: gains[value]))
         rows.append(
             {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -321,15 +321,14 @@ class RelatedIndex:
                 self.cluster_weight_,
                 multiply=True,
             )
-        self.titles_ = None
-        if self.shared_title_weight > 0:
-            self.titles_ = SharedTitles.fit([document.title for document in documents])
+        titles = [document.title for document in documents]
+        self.titles_ = SharedTitles.fit(titles) if self.shared_title_weight > 0 else None
         if self.titles_ is not None:
             same_title = self.titles_.indexed_same
             self._multiply_scores(
                 lambda start, stop, columns: self._title_boost(same_title(start, stop, columns))
             )
-        self.title_words_ = self._fit_title_words(documents)
+        self.title_words_ = self._fit_title_words(titles)
         if self.title_words_ is not None:
             similarity = self.title_words_.indexed_similarity
             self._multiply_scores(
@@ -486,26 +485,22 @@ class RelatedIndex:
             random_state=self.random_state,
         )
 
-    def _fit_title_words(self, documents: Sequence[Document]) -> TitleWords | None:
+    def _fit_title_words(self, titles: Sequence[str]) -> TitleWords | None:
         """The coherence of each title word, in the latent space (none without it)."""
         if self.title_word_weight <= 0 or self.svd_ is None:
             return None
         latent = self.latent_ if self.latent_ is not None else self._latent(self.matrix_)
-        return TitleWords.fit(self._title_vectors([document.title for document in documents]), latent)
+        return TitleWords.fit(self._title_vectors(titles), latent)
 
     def _title_vectors(self, titles: Sequence[str]) -> sp.csr_matrix:
         """Each title alone as a vector of this index: :meth:`transform` of an article with only
         that title, its words counted once (the text is the title) and weighted as a title."""
-        blocks: list[sp.csr_matrix | None] = []
-        if self.text_vectorizer_ is not None:
-            blocks.append(self._title_block(self.text_vectorizer_, titles))
-        if self.label_vectorizer_ is not None:  # no labels: an empty block keeps the columns
-            width = len(self.label_vectorizer_[0].vocabulary_)
-            blocks.append(sp.csr_matrix((len(titles), width), dtype=np.float32))
-        phrases: Vectorizer | None = getattr(self, "phrase_vectorizer_", None)
-        if phrases is not None:
-            blocks.append(self.phrase_weight * self._title_block(phrases, titles))
-        return _combine(blocks, len(titles))
+        return self._vectors(
+            len(titles),
+            lambda vectorizer: self._title_block(vectorizer, titles),
+            # no labels: an empty block keeps the columns
+            lambda counter, _: sp.csr_matrix((len(titles), len(counter.vocabulary_)), dtype=np.float32),
+        )
 
     def _title_block(self, vectorizer: Vectorizer, titles: Sequence[str]) -> sp.csr_matrix:
         counter, weights = vectorizer
@@ -525,18 +520,33 @@ class RelatedIndex:
     def transform(self, documents: Sequence[Document]) -> sp.csr_matrix:
         """L2-normalised vectors of ``documents`` in this index's space."""
         self._check_fitted()
-        blocks: list[sp.csr_matrix | None] = []
         texts = [_text_of(document) for document in documents]
+
+        def labels(counter: CountVectorizer, tfidf: TfidfTransformer) -> sp.csr_matrix:
+            found = counter.transform([document_labels(document) for document in documents])
+            return self.label_weight * tfidf.transform(found)
+
+        return self._vectors(
+            len(documents), lambda vectorizer: self._weighted(vectorizer, texts, documents), labels
+        )
+
+    def _vectors(
+        self,
+        n_rows: int,
+        weigh: Callable[[Vectorizer], sp.csr_matrix],
+        labels: Callable[[CountVectorizer, TfidfTransformer], sp.csr_matrix],
+    ) -> sp.csr_matrix:
+        """The blocks side by side: words and phrases as ``weigh`` counts and weighs them with
+        their vectorizer, labels by ``labels`` with theirs (L2-normalised rows)."""
+        blocks: list[sp.csr_matrix | None] = []
         if self.text_vectorizer_ is not None:
-            blocks.append(self._weighted(self.text_vectorizer_, texts, documents))
+            blocks.append(weigh(self.text_vectorizer_))
         if self.label_vectorizer_ is not None:
-            counter, tfidf = self.label_vectorizer_
-            labels = [document_labels(document) for document in documents]
-            blocks.append(self.label_weight * tfidf.transform(counter.transform(labels)))
+            blocks.append(labels(*self.label_vectorizer_))
         phrases: Vectorizer | None = getattr(self, "phrase_vectorizer_", None)  # absent: built before them
         if phrases is not None:
-            blocks.append(self.phrase_weight * self._weighted(phrases, texts, documents))
-        return _combine(blocks, len(documents))
+            blocks.append(self.phrase_weight * weigh(phrases))
+        return _combine(blocks, n_rows)
 
     @property
     def size(self) -> int:

@@ -26,7 +26,7 @@ def word_coherence(titles: sp.csr_matrix, space: np.ndarray) -> np.ndarray:
     fewer than two titles."""
     n_rows, n_words = titles.shape
     coherence = np.zeros(n_words, np.float32)
-    holds = titles.tocsc(copy=True)
+    holds = titles.tocsc()
     counts = np.diff(holds.indptr)
     shared = np.flatnonzero(counts >= 2)  # a word of one title joins no two articles
     if not len(shared):
