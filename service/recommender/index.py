@@ -49,6 +49,19 @@ _WORD = re.compile(r"\w+")
 
 # The text block's weights are TermWeights; an index built before them holds a TfidfTransformer.
 Vectorizer = tuple[CountVectorizer, TermWeights | TfidfTransformer]
+# The titles' counts in a counter's vocabulary, as the build counted them beside the texts.
+TitleCounts = tuple[CountVectorizer, sp.csr_matrix]
+
+
+class _FittedBlock(NamedTuple):
+    """A fitted block of the matrix: its vectorizer, its rows, and the titles' counts when kept."""
+
+    vectorizer: Vectorizer | None
+    block: sp.csr_matrix | None
+    title_counts: TitleCounts | None = None
+
+
+_NO_BLOCK = _FittedBlock(None, None)
 
 
 class Neighbour(NamedTuple):
@@ -277,10 +290,12 @@ class RelatedIndex:
         self.ids_ = [document.id for document in documents]
         self.content_hashes_ = [document.content_hash() for document in documents]
         texts = [_text_of(document) for document in documents]
-        self.text_vectorizer_, text_block = self._fit_text(documents, texts)
+        text = self._fit_text(documents, texts)
+        self.text_vectorizer_ = text.vectorizer
+        phrases = self._fit_phrases(documents, texts)
+        self.phrase_vectorizer_ = phrases.vectorizer
         self.label_vectorizer_, label_block = self._fit_labels(documents)
-        self.phrase_vectorizer_, phrase_block = self._fit_phrases(documents, texts)
-        self.matrix_ = _combine([text_block, label_block, phrase_block], len(documents))
+        self.matrix_ = _combine([text.block, label_block, phrases.block], len(documents))
         self.svd_ = self._fit_latent(self.matrix_)
         self.latent_weight_ = self._resolve_latent_weight()
         self.latent_ = None if self.svd_ is None or self.latent_weight_ <= 0 else self._latent(self.matrix_)
@@ -328,7 +343,7 @@ class RelatedIndex:
             self._multiply_scores(
                 lambda start, stop, columns: self._title_boost(same_title(start, stop, columns))
             )
-        self.title_words_ = self._fit_title_words(titles)
+        self.title_words_ = self._fit_title_words(titles, [text.title_counts, phrases.title_counts])
         if self.title_words_ is not None:
             similarity = self.title_words_.indexed_similarity
             self._multiply_scores(
@@ -346,10 +361,8 @@ class RelatedIndex:
         self.groups_ = duplicate_groups(self.neighbours_, self.cosines_, self.duplicate_threshold)
         return self
 
-    def _fit_text(
-        self, documents: Sequence[Document], texts: list[str]
-    ) -> tuple[Vectorizer | None, sp.csr_matrix | None]:
-        """Fit vocabulary and weights in one pass over the text; returns them and the block."""
+    def _fit_text(self, documents: Sequence[Document], texts: list[str]) -> _FittedBlock:
+        """Fit vocabulary and weights in one pass over the text."""
         small = len(documents) < _SMALL_CORPUS
         attempts = [
             (1 if small else self.min_df, 1.0 if small else self.max_df, self.stop_words),
@@ -360,7 +373,7 @@ class RelatedIndex:
                 return self._fit_counts(self._counter(min_df, max_df, stop_words), texts, documents)
             except ValueError:  # empty vocabulary
                 continue
-        return None, None
+        return _NO_BLOCK
 
     def _counter(
         self, min_df: int | float, max_df: int | float, stop_words: str | None, ngrams: int = 1
@@ -377,14 +390,17 @@ class RelatedIndex:
         )
 
     def _fit_counts(
-        self, counter: CountVectorizer, texts: list[str], documents: Sequence[Document]
-    ) -> tuple[Vectorizer, sp.csr_matrix]:
-        """Fit ``counter`` and the term weights; ``ValueError`` when no term is kept."""
+        self, counter: CountVectorizer, texts: list[str], documents: Sequence[Document], scale: float = 1.0
+    ) -> _FittedBlock:
+        """Fit ``counter`` and the term weights (the block's rows times ``scale``); ``ValueError``
+        when no term is kept."""
         titles = None if self.title_weight == 1.0 else [document.title for document in documents]
         counts = count_terms(counter, texts, titles, n_jobs=self.n_jobs)
         weighted = self._weight_title(counts, documents)
         weights = TermWeights(term_frequency=self.term_frequency, k1=self.bm25_k1, b=self.bm25_b)
-        return (counter, weights.fit(weighted)), weights.transform(weighted)
+        title_counts = None if counts.titles is None else (counter, counts.titles)
+        block = weights.fit(weighted).transform(weighted)
+        return _FittedBlock((counter, weights), block if scale == 1.0 else scale * block, title_counts)
 
     def _weighted(
         self, vectorizer: Vectorizer, texts: list[str], documents: Sequence[Document]
@@ -403,21 +419,18 @@ class RelatedIndex:
         )
         return (counts.texts + sp.diags(extra) @ counts.titles).tocsr()
 
-    def _fit_phrases(
-        self, documents: Sequence[Document], texts: list[str]
-    ) -> tuple[Vectorizer | None, sp.csr_matrix | None]:
+    def _fit_phrases(self, documents: Sequence[Document], texts: list[str]) -> _FittedBlock:
         """The phrase block: pairs of adjacent words (stop words left out first), counted and
         weighted like the words, scaled by ``phrase_weight``; none above ``phrase_max_documents``."""
         too_many = len(documents) > self.phrase_max_documents
         if self.phrase_weight <= 0 or self.text_vectorizer_ is None or too_many:
-            return None, None
+            return _NO_BLOCK
         words = self.text_vectorizer_[0]
         try:
             counter = self._counter(words.min_df, words.max_df, words.stop_words, ngrams=2)
-            vectorizer, block = self._fit_counts(counter, texts, documents)
+            return self._fit_counts(counter, texts, documents, scale=self.phrase_weight)
         except ValueError:  # no pair of words occurs often enough
-            return None, None
-        return vectorizer, self.phrase_weight * block
+            return _NO_BLOCK
 
     def _fit_labels(self, documents: Sequence[Document]) -> tuple[Vectorizer | None, sp.csr_matrix | None]:
         labels = [document_labels(document) for document in documents]
@@ -485,26 +498,34 @@ class RelatedIndex:
             random_state=self.random_state,
         )
 
-    def _fit_title_words(self, titles: Sequence[str]) -> TitleWords | None:
-        """The coherence of each title word, in the latent space (none without it)."""
+    def _fit_title_words(
+        self, titles: Sequence[str], counted: Sequence[TitleCounts | None]
+    ) -> TitleWords | None:
+        """The coherence of each title word, in the latent space (none without it); ``counted``:
+        the titles' counts the build already has (its blocks' counters and the counts)."""
         if self.title_word_weight <= 0 or self.svd_ is None:
             return None
         latent = self.latent_ if self.latent_ is not None else self._latent(self.matrix_)
-        return TitleWords.fit(self._title_vectors(titles), latent)
+        known = [found for found in counted if found is not None]
+        return TitleWords.fit(self._title_vectors(titles, known), latent)
 
-    def _title_vectors(self, titles: Sequence[str]) -> sp.csr_matrix:
+    def _title_vectors(self, titles: Sequence[str], counted: Sequence[TitleCounts] = ()) -> sp.csr_matrix:
         """Each title alone as a vector of this index: :meth:`transform` of an article with only
-        that title, its words counted once (the text is the title) and weighted as a title."""
+        that title, its words counted once (the text is the title) and weighted as a title.
+        A block whose counter is in ``counted`` takes those counts instead of counting again."""
         return self._vectors(
             len(titles),
-            lambda vectorizer: self._title_block(vectorizer, titles),
+            lambda vectorizer: self._title_block(vectorizer, titles, counted),
             # no labels: an empty block keeps the columns
             lambda counter, _: sp.csr_matrix((len(titles), len(counter.vocabulary_)), dtype=np.float32),
         )
 
-    def _title_block(self, vectorizer: Vectorizer, titles: Sequence[str]) -> sp.csr_matrix:
+    def _title_block(
+        self, vectorizer: Vectorizer, titles: Sequence[str], counted: Sequence[TitleCounts]
+    ) -> sp.csr_matrix:
         counter, weights = vectorizer
-        counts = counter.transform(list(titles))
+        known = [counts for owner, counts in counted if owner is counter]
+        counts = known[0] if known else counter.transform(list(titles))
         return weights.transform(counts if self.title_weight == 1.0 else self.title_weight * counts)
 
     def _latent(self, vectors: sp.csr_matrix) -> np.ndarray:
