@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Callable
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -57,6 +59,8 @@ LABELS: dict[str, tuple[str, Callable[[dict], frozenset[str]]]] = {
     "imdb-reviews": ("same movie", _prefixed("movie:")),
     "imdb-reviews-10k": ("same movie", _prefixed("movie:")),
     "medquad-concepts": ("shares a UMLS concept", _prefixed("cui:")),
+    "de-mdn-links": ("one page links to the other", _category),  # labels: see LINKED
+    "simonw-til-links": ("one page links to the other", _category),
 }
 # Corpora read from another's file: (file name, articles from its start; None: all). Both judge
 # "relevant" narrowly, as a site's editors linking each article to a few others would, unlike
@@ -66,7 +70,68 @@ LABELS: dict[str, tuple[str, Callable[[dict], frozenset[str]]]] = {
 SUBSETS: dict[str, tuple[str, int | None]] = {
     "imdb-reviews-10k": ("imdb-reviews", 10_000),
     "medquad-concepts": ("medquad", None),
+    "de-mdn-links": ("de-mdn", None),
+    "simonw-til-links": ("simonw-til", None),
 }
+
+
+def _mdn_targets(records: Sequence[dict]) -> Callable[[dict], Iterator[str]]:
+    """The MDN pages a page links to: ``/de/docs/Web/CSS/color`` is the page ``mdn-de.web.css.color``,
+    or else the one page whose id ends in ``.color`` (MDN has moved pages into new folders)."""
+    ids = {record["id"] for record in records}
+    by_last_part = defaultdict(list)
+    for page in ids:
+        by_last_part[page.rsplit(".", 1)[-1]].append(page)
+
+    def targets(record: dict) -> Iterator[str]:
+        for path in re.findall(r'href="/de/docs/([^"#?]+)', record.get("body") or ""):
+            page = "mdn-de." + path.strip("/").lower().replace("/", ".")
+            moved = by_last_part.get(page.rsplit(".", 1)[-1], [])
+            if page in ids or len(moved) == 1:
+                yield page if page in ids else moved[0]
+
+    return targets
+
+
+def _til_targets(records: Sequence[dict]) -> Callable[[dict], Iterator[str]]:
+    """The notes a TIL note links to, on the site or in its repository."""
+    link = re.compile(
+        r"til\.simonwillison\.net/([\w-]+)/([\w.-]+)|github\.com/simonw/til/blob/main/([\w-]+)/([\w.-]+?)\.md"
+    )
+
+    def targets(record: dict) -> Iterator[str]:
+        for found in link.finditer(record.get("body") or ""):
+            folder, note = (
+                (found.group(1), found.group(2)) if found.group(1) else (found.group(3), found.group(4))
+            )
+            yield f"simonw-til.{folder}.{note}"
+
+    return targets
+
+
+# Corpora judged by the site's own links (read from another's file, see SUBSETS): two pages are
+# relevant when one links to the other, as a help site's editors' "related" links judge a list;
+# narrow, like the two above, but within one site. Only pages that link or are linked are
+# judged (de-mdn: 360 of 2,202 pages; simonw-til: 94 of 577, a small sample).
+LINKED: dict[str, Callable[[Sequence[dict]], Callable[[dict], Iterator[str]]]] = {
+    "de-mdn-links": _mdn_targets,
+    "simonw-til-links": _til_targets,
+}
+
+
+def link_labels(records: Sequence[dict], targets: Callable[[dict], Iterator[str]]) -> list[frozenset[str]]:
+    """Per record, one label per page it links to or is linked from (the pair's two positions),
+    so that two records share a label exactly when one links to the other."""
+    position = {record["id"]: place for place, record in enumerate(records)}
+    labels: list[set[str]] = [set() for _ in records]
+    for place, record in enumerate(records):
+        for target in targets(record):
+            other = position.get(target)
+            if other is not None and other != place:
+                pair = f"link:{min(place, other)}-{max(place, other)}"
+                labels[place].add(pair)
+                labels[other].add(pair)
+    return [frozenset(found) for found in labels]
 
 
 def _file(name: str) -> Path:
@@ -83,15 +148,21 @@ def load(name: str, limit: int | None = None) -> Corpus:
     size = SUBSETS.get(name, (name, None))[1]
     if size is not None:
         limit = size if limit is None else min(limit, size)
-    documents, labels, dates = [], [], []
+    records = []
     with gzip.open(_file(name), "rt", encoding="utf-8") as handle:
         for position, line in enumerate(handle):
             if limit is not None and position >= limit:
                 break
-            record = json.loads(line)
-            documents.append(
-                Document(id=str(position), title=record.get("title") or "", body=record.get("body") or "")
-            )
-            labels.append(label_of(record))
-            dates.append(parse_datetime(record["published_at"]) if record.get("published_at") else None)
+            records.append(json.loads(line))
+    documents = [
+        Document(id=str(position), title=record.get("title") or "", body=record.get("body") or "")
+        for position, record in enumerate(records)
+    ]
+    if name in LINKED:
+        labels = link_labels(records, LINKED[name](records))
+    else:
+        labels = [label_of(record) for record in records]
+    dates = [
+        parse_datetime(record["published_at"]) if record.get("published_at") else None for record in records
+    ]
     return Corpus(name, documents, labels, label_name, dates)
