@@ -46,7 +46,7 @@ EMBEDDINGS_CACHE = Path(__file__).resolve().parent / ".cache" / "embeddings"
 # The values tried per parameter; each list holds the default and the REFERENCE value.
 GRID: dict[str, list[Any]] = {
     "term_frequency": ["log", "bm25"],
-    "bm25_k1": [1.2, 2.0, 3.0],
+    "bm25_k1": [1.2, 2.0, 3.0, 5.0],
     "bm25_b": [0.0, 0.25, 0.5, 0.75],
     "shared_weight": [0.0, 0.3, 0.5, 0.7],
     "shared_neighbours": [10, 20, 40],
