@@ -46,8 +46,9 @@ def _prefixed(prefix: str) -> Callable[[dict], frozenset[str]]:
     return labels
 
 
-# What "relevant" means per corpus (see each NAME.SOURCE.md).
-LABELS: dict[str, tuple[str, Callable[[dict], frozenset[str]]]] = {
+# What "relevant" means per corpus (see each NAME.SOURCE.md): its name and each record's labels
+# (None: from the links between the records, see LINKED).
+LABELS: dict[str, tuple[str, Callable[[dict], frozenset[str]] | None]] = {
     "20newsgroups": ("same newsgroup", _category),
     "bbc-news": ("same section", _category),
     "medquad": ("same source site", _category),
@@ -59,14 +60,15 @@ LABELS: dict[str, tuple[str, Callable[[dict], frozenset[str]]]] = {
     "imdb-reviews": ("same movie", _prefixed("movie:")),
     "imdb-reviews-10k": ("same movie", _prefixed("movie:")),
     "medquad-concepts": ("shares a UMLS concept", _prefixed("cui:")),
-    "de-mdn-links": ("one page links to the other", _category),  # labels: see LINKED
-    "simonw-til-links": ("one page links to the other", _category),
+    "de-mdn-links": ("one page links to the other", None),
+    "simonw-til-links": ("one page links to the other", None),
 }
-# Corpora read from another's file: (file name, articles from its start; None: all). Both judge
+# Corpora read from another's file: (file name, articles from its start; None: all). Each judges
 # "relevant" narrowly, as a site's editors linking each article to a few others would, unlike
 # the sections and topic folders of the others: the first 10,000 IMDb reviews (a site under
-# every size cap; relevant = the same film) and MedQuAD by medical concept (relevant = pages
-# sharing a UMLS concept, mostly one condition described by two source sites).
+# every size cap; relevant = the same film), MedQuAD by medical concept (relevant = pages
+# sharing a UMLS concept, mostly one condition described by two source sites), and two sites by
+# their own links (LINKED).
 SUBSETS: dict[str, tuple[str, int | None]] = {
     "imdb-reviews-10k": ("imdb-reviews", 10_000),
     "medquad-concepts": ("medquad", None),
@@ -158,7 +160,7 @@ def load(name: str, limit: int | None = None) -> Corpus:
         Document(id=str(position), title=record.get("title") or "", body=record.get("body") or "")
         for position, record in enumerate(records)
     ]
-    if name in LINKED:
+    if label_of is None:
         labels = link_labels(records, LINKED[name](records))
     else:
         labels = [label_of(record) for record in records]
