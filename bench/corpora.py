@@ -136,12 +136,13 @@ def link_labels(records: Sequence[dict], targets: Callable[[dict], Iterator[str]
     return [frozenset(found) for found in labels]
 
 
-def _file(name: str) -> Path:
+def file_of(name: str) -> Path:
+    """The file a corpus is read from (a subset's is another corpus's)."""
     return SHARED_DATA / f"{SUBSETS.get(name, (name, None))[0]}.jsonl.gz"
 
 
 def available() -> list[str]:
-    return [name for name in LABELS if _file(name).exists()]
+    return [name for name in LABELS if file_of(name).exists()]
 
 
 def load(name: str, limit: int | None = None) -> Corpus:
@@ -151,7 +152,7 @@ def load(name: str, limit: int | None = None) -> Corpus:
     if size is not None:
         limit = size if limit is None else min(limit, size)
     records = []
-    with gzip.open(_file(name), "rt", encoding="utf-8") as handle:
+    with gzip.open(file_of(name), "rt", encoding="utf-8") as handle:
         for position, line in enumerate(handle):
             if limit is not None and position >= limit:
                 break

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bench import corpora
 from bench.corpora import LINKED, link_labels
+from bench.labels import render
 from tests.conftest import shared_corpus
 
 
@@ -63,3 +64,14 @@ def test_the_link_judged_mdn_corpus_has_hundreds_of_judged_pages() -> None:
     judged = sum(1 for labels in corpus.labels if labels)
     assert 300 <= judged < len(corpus.documents)
     assert corpus.documents == corpora.load("de-mdn").documents  # the same pages, judged otherwise
+
+
+def test_label_effects_render_hit_at_5_when_measured() -> None:
+    measured = {"indexed": "doc section as category", "judged": "one page links to the other"}
+    effects = {
+        "new": {**measured, "without": 0.036, "with": 0.035, "without_hit": 0.136, "with_hit": 0.131},
+        "old": {**measured, "without": 0.5, "with": 0.52},  # a report from before hit@5 was kept
+    }
+    new, old = render(effects).splitlines()[2:]
+    assert new.split(" | ")[-2:] == ["-0.001", "0.136 → 0.131 |"]
+    assert old.split(" | ")[-2:] == ["+0.020", "— |"]
