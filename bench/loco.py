@@ -95,6 +95,12 @@ TWINS = {"medquad": "medquad-concepts"}
 # a shared title, or a shared word of a title, joins a condition's pages from two sites, which
 # medquad's label calls unrelated.
 TWINS_EXCEPTED = {"shared_title_weight", "title_word_weight"}
+# The other way round: a narrow judgment of pages whose broad judgment is among the others (the
+# link-judged sites, MedQuAD by concept), for the re-rankings that move lists toward the subject,
+# which the broad judgments reward and the narrow ones do not. Reported beside the strict rule,
+# which no longer chooses any of them once the narrow judgments are among the corpora.
+NARROW_TWINS = {"medquad-concepts": "medquad", "de-mdn-links": "de-mdn", "simonw-til-links": "simonw-til"}
+NARROW_TWINS_EXCEPTED = {"cluster_weight", "shared_weight", "latent_weight_max"}
 
 
 def corpus_embeddings(corpus: corpora.Corpus) -> np.ndarray | None:
@@ -304,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = leave_one_out(table, parameter, grid[parameter], references[parameter], twins=TWINS)
         results[f"{parameter} (twin excepted)"] = rows
         references[f"{parameter} (twin excepted)"] = references[parameter]
+    for parameter in NARROW_TWINS_EXCEPTED & set(grid):
+        rows = leave_one_out(table, parameter, grid[parameter], references[parameter], twins=NARROW_TWINS)
+        results[f"{parameter} (narrow twin excepted)"] = rows
+        references[f"{parameter} (narrow twin excepted)"] = references[parameter]
     guarded = {parameter: grid[parameter] for parameter in GUARDED_BY_PRECISION & set(grid)}
     if guarded:
         # The table of --metric already holds these parameters; only the other metric is read again.
