@@ -52,7 +52,7 @@ run: install $(if $(filter true 1 yes,$(RELATED_EMBEDDINGS)),install-embeddings)
 	ADMIN_TOKEN="$${ADMIN_TOKEN:-$$(cat $(TOKEN_FILE))}" PORT=$(PORT) WEB_CONCURRENCY=$(WORKERS) \
 		exec $(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
 
-## make test: install, lint, type-check the core, run the whole suite.
+## make test: install, lint, type-check the service and the bench, run the whole suite.
 test: install-dev browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check --quiet .

@@ -144,11 +144,12 @@ def collect(
             entry = json.loads(line)
             if metric in entry:
                 done[entry["key"]] = entry[metric]
-    defaults = RelatedIndex().get_params()
+    default_index = RelatedIndex()
+    defaults = default_index.get_params()
     caps = {
         "embedding_weight": MAX_DOCUMENTS,
-        "phrase_weight": defaults["phrase_max_documents"],
-        "cluster_weight": defaults["cluster_max_documents"],
+        "phrase_weight": default_index.phrase_max_documents,
+        "cluster_weight": default_index.cluster_max_documents,
     }
     table: dict[str, dict[str, float]] = {}
     for name in names:

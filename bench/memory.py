@@ -110,4 +110,6 @@ def measure(name: str = "imdb-reviews", workers: int = 4) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(*sys.argv[1:2], *(int(a) for a in sys.argv[2:3]))))
+    name = sys.argv[1] if len(sys.argv) > 1 else "imdb-reviews"
+    workers = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+    print(json.dumps(measure(name, workers)))
