@@ -64,6 +64,16 @@ class _FittedBlock(NamedTuple):
 _NO_BLOCK = _FittedBlock(None, None)
 
 
+class _Texts(NamedTuple):
+    """What the word and phrase blocks read of each article, gathered once per build or transform:
+    title and body as one text, the title, and how many more times the title counts (``extra``;
+    None when ``title_weight`` is 1, then titles are not counted apart)."""
+
+    texts: list[str]
+    titles: list[str]
+    extra: np.ndarray | None
+
+
 class Neighbour(NamedTuple):
     """A similar article: ``score`` ranks it (the blend), ``cosine`` is its tf-idf cosine."""
 
@@ -289,10 +299,10 @@ class RelatedIndex:
             raise ValueError(f"{len(embeddings)} embeddings for {len(documents)} documents")
         self.ids_ = [document.id for document in documents]
         self.content_hashes_ = [document.content_hash() for document in documents]
-        texts = [_text_of(document) for document in documents]
-        text = self._fit_text(documents, texts)
+        texts = self._texts_of(documents)
+        text = self._fit_text(texts)
         self.text_vectorizer_ = text.vectorizer
-        phrases = self._fit_phrases(documents, texts)
+        phrases = self._fit_phrases(texts)
         self.phrase_vectorizer_ = phrases.vectorizer
         self.label_vectorizer_, label_block = self._fit_labels(documents)
         self.matrix_ = _combine([text.block, label_block, phrases.block], len(documents))
@@ -336,7 +346,7 @@ class RelatedIndex:
                 self.cluster_weight_,
                 multiply=True,
             )
-        titles = [document.title for document in documents]
+        titles = texts.titles
         self.titles_ = SharedTitles.fit(titles) if self.shared_title_weight > 0 else None
         if self.titles_ is not None:
             same_title = self.titles_.indexed_same
@@ -361,16 +371,25 @@ class RelatedIndex:
         self.groups_ = duplicate_groups(self.neighbours_, self.cosines_, self.duplicate_threshold)
         return self
 
-    def _fit_text(self, documents: Sequence[Document], texts: list[str]) -> _FittedBlock:
+    def _texts_of(self, documents: Sequence[Document]) -> _Texts:
+        """The documents' texts, titles and extra title counts, read once for every block."""
+        titles = [document.title for document in documents]
+        extra = None
+        if self.title_weight != 1.0:
+            repeats = [0.0 if _title_repeats_body(d) else self.title_weight - 1.0 for d in documents]
+            extra = np.array(repeats, dtype=np.float32)
+        return _Texts([_text_of(document) for document in documents], titles, extra)
+
+    def _fit_text(self, texts: _Texts) -> _FittedBlock:
         """Fit vocabulary and weights in one pass over the text."""
-        small = len(documents) < _SMALL_CORPUS
+        small = len(texts.texts) < _SMALL_CORPUS
         attempts = [
             (1 if small else self.min_df, 1.0 if small else self.max_df, self.stop_words),
             (1, 1.0, None),  # a corpus of stop words only still gets an index
         ]
         for min_df, max_df, stop_words in attempts:
             try:
-                return self._fit_counts(self._counter(min_df, max_df, stop_words), texts, documents)
+                return self._fit_counts(self._counter(min_df, max_df, stop_words), texts)
             except ValueError:  # empty vocabulary
                 continue
         return _NO_BLOCK
@@ -389,46 +408,34 @@ class RelatedIndex:
             dtype=np.float32,
         )
 
-    def _fit_counts(
-        self, counter: CountVectorizer, texts: list[str], documents: Sequence[Document], scale: float = 1.0
-    ) -> _FittedBlock:
+    def _fit_counts(self, counter: CountVectorizer, texts: _Texts, scale: float = 1.0) -> _FittedBlock:
         """Fit ``counter`` and the term weights (the block's rows times ``scale``); ``ValueError``
         when no term is kept."""
-        titles = None if self.title_weight == 1.0 else [document.title for document in documents]
-        counts = count_terms(counter, texts, titles, n_jobs=self.n_jobs)
-        weighted = self._weight_title(counts, documents)
+        titles = None if texts.extra is None else texts.titles
+        counts = count_terms(counter, texts.texts, titles, n_jobs=self.n_jobs)
+        weighted = _weight_title(counts, texts.extra)
         weights = TermWeights(term_frequency=self.term_frequency, k1=self.bm25_k1, b=self.bm25_b)
         title_counts = None if counts.titles is None else (counter, counts.titles)
         block = weights.fit(weighted).transform(weighted)
         return _FittedBlock((counter, weights), block if scale == 1.0 else scale * block, title_counts)
 
-    def _weighted(
-        self, vectorizer: Vectorizer, texts: list[str], documents: Sequence[Document]
-    ) -> sp.csr_matrix:
+    def _weighted(self, vectorizer: Vectorizer, texts: _Texts) -> sp.csr_matrix:
         """The weighted rows of ``texts`` with a fitted vocabulary and its weights."""
         counter, weights = vectorizer
-        titles = None if self.title_weight == 1.0 else counter.transform([d.title for d in documents])
-        return weights.transform(self._weight_title(TermCounts(counter.transform(texts), titles), documents))
+        titles = None if texts.extra is None else counter.transform(texts.titles)
+        counts = TermCounts(counter.transform(texts.texts), titles)
+        return weights.transform(_weight_title(counts, texts.extra))
 
-    def _weight_title(self, counts: TermCounts, documents: Sequence[Document]) -> sp.csr_matrix:
-        """Text counts with each title's counts added ``title_weight - 1`` more times."""
-        if counts.titles is None:
-            return counts.texts
-        extra = np.array(
-            [0.0 if _title_repeats_body(d) else self.title_weight - 1.0 for d in documents], dtype=np.float32
-        )
-        return (counts.texts + sp.diags(extra) @ counts.titles).tocsr()
-
-    def _fit_phrases(self, documents: Sequence[Document], texts: list[str]) -> _FittedBlock:
+    def _fit_phrases(self, texts: _Texts) -> _FittedBlock:
         """The phrase block: pairs of adjacent words (stop words left out first), counted and
         weighted like the words, scaled by ``phrase_weight``; none above ``phrase_max_documents``."""
-        too_many = len(documents) > self.phrase_max_documents
+        too_many = len(texts.texts) > self.phrase_max_documents
         if self.phrase_weight <= 0 or self.text_vectorizer_ is None or too_many:
             return _NO_BLOCK
         words = self.text_vectorizer_[0]
         try:
             counter = self._counter(words.min_df, words.max_df, words.stop_words, ngrams=2)
-            return self._fit_counts(counter, texts, documents, scale=self.phrase_weight)
+            return self._fit_counts(counter, texts, scale=self.phrase_weight)
         except ValueError:  # no pair of words occurs often enough
             return _NO_BLOCK
 
@@ -541,15 +548,13 @@ class RelatedIndex:
     def transform(self, documents: Sequence[Document]) -> sp.csr_matrix:
         """L2-normalised vectors of ``documents`` in this index's space."""
         self._check_fitted()
-        texts = [_text_of(document) for document in documents]
+        texts = self._texts_of(documents)
 
         def labels(counter: CountVectorizer, tfidf: TfidfTransformer) -> sp.csr_matrix:
             found = counter.transform([document_labels(document) for document in documents])
             return self.label_weight * tfidf.transform(found)
 
-        return self._vectors(
-            len(documents), lambda vectorizer: self._weighted(vectorizer, texts, documents), labels
-        )
+        return self._vectors(len(documents), lambda vectorizer: self._weighted(vectorizer, texts), labels)
 
     def _vectors(
         self,
@@ -781,6 +786,13 @@ def _combine(blocks: Sequence[sp.csr_matrix | None], n_rows: int) -> sp.csr_matr
     matrix = matrix.astype(np.float32)
     matrix.sort_indices()  # rows are searched by column (shared_terms)
     return matrix
+
+
+def _weight_title(counts: TermCounts, extra: np.ndarray | None) -> sp.csr_matrix:
+    """Text counts with each title's counts added ``extra`` more times (none when not counted)."""
+    if counts.titles is None or extra is None:
+        return counts.texts
+    return (counts.texts + sp.diags(extra) @ counts.titles).tocsr()
 
 
 def _title_repeats_body(document: Document) -> bool:
