@@ -88,9 +88,12 @@ def _mdn_targets(records: Sequence[dict]) -> Callable[[dict], Iterator[str]]:
     def targets(record: dict) -> Iterator[str]:
         for path in re.findall(r'href="/de/docs/([^"#?]+)', record.get("body") or ""):
             page = "mdn-de." + path.strip("/").lower().replace("/", ".")
-            moved = by_last_part.get(page.rsplit(".", 1)[-1], [])
-            if page in ids or len(moved) == 1:
-                yield page if page in ids else moved[0]
+            if page not in ids:
+                moved = by_last_part.get(page.rsplit(".", 1)[-1], [])
+                if len(moved) != 1:
+                    continue
+                page = moved[0]
+            yield page
 
     return targets
 
@@ -103,9 +106,7 @@ def _til_targets(records: Sequence[dict]) -> Callable[[dict], Iterator[str]]:
 
     def targets(record: dict) -> Iterator[str]:
         for found in link.finditer(record.get("body") or ""):
-            folder, note = (
-                (found.group(1), found.group(2)) if found.group(1) else (found.group(3), found.group(4))
-            )
+            folder, note = found.group(1, 2) if found.group(1) else found.group(3, 4)
             yield f"simonw-til.{folder}.{note}"
 
     return targets
