@@ -92,9 +92,9 @@ METRICS = ("precision", "hit")
 GUARDED_BY_PRECISION = {"closest_lead", "closest_weight"}
 TWINS = {"medquad": "medquad-concepts"}
 # Parameters also chosen by precision@5 with the same exception (``leave_one_out(twins=TWINS)``):
-# a shared title, or a shared word of a title, joins a condition's pages from two sites, which
-# medquad's label calls unrelated.
-TWINS_EXCEPTED = {"shared_title_weight", "title_word_weight"}
+# a shared title, a shared word of a title or a sentence embedding joins a condition's pages
+# from two sites, which medquad's label calls unrelated.
+TWINS_EXCEPTED = {"shared_title_weight", "title_word_weight", "embedding_weight"}
 # The other way round: a narrow judgment of pages whose broad judgment is among the others (the
 # link-judged sites, MedQuAD by concept), for the re-rankings that move lists toward the subject,
 # which the broad judgments reward and the narrow ones do not. Reported beside the strict rule,
