@@ -346,14 +346,13 @@ class RelatedIndex:
                 self.cluster_weight_,
                 multiply=True,
             )
-        titles = texts.titles
-        self.titles_ = SharedTitles.fit(titles) if self.shared_title_weight > 0 else None
+        self.titles_ = SharedTitles.fit(texts.titles) if self.shared_title_weight > 0 else None
         if self.titles_ is not None:
             same_title = self.titles_.indexed_same
             self._multiply_scores(
                 lambda start, stop, columns: self._title_boost(same_title(start, stop, columns))
             )
-        self.title_words_ = self._fit_title_words(titles, [text.title_counts, phrases.title_counts])
+        self.title_words_ = self._fit_title_words(texts.titles, [text.title_counts, phrases.title_counts])
         if self.title_words_ is not None:
             similarity = self.title_words_.indexed_similarity
             self._multiply_scores(
