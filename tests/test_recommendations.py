@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service.recommend.related import reported_score
 from service.reindex import build_index
 from tests.api import RECOMMENDATIONS, ids, recommendations
-from tests.factories import article
+from tests.factories import OWN_WORDS, article
 
 URL = RECOMMENDATIONS
 
@@ -46,6 +48,38 @@ def test_related_are_the_same_topic_ordered_by_score(seeded: Flask, client: Flas
     assert {item["id"].split("-")[0] for item in related} == {"baking"}
     scores = [item["score"] for item in related]
     assert scores == sorted(scores, reverse=True) and all(0 < score <= 1 for score in scores)
+
+
+def test_scores_stay_similarities_when_titles_boost_them(
+    app: Flask, client: FlaskClient, admin: dict[str, str]
+) -> None:
+    """Pages behind one title have their blend multiplied (shared titles, title words): the
+    reported score stays in [0, 1] and keeps the list's order."""
+    pages = [
+        {
+            "id": f"faq-{number}",
+            "title": "How do I reset my password",
+            "body": f"Password reset: {' '.join(OWN_WORDS[number * 8 : number * 8 + 8])} account.",
+        }
+        for number in range(4)
+    ] + [article("sleep", number) for number in range(6)]
+    assert client.post("/api/v1/articles", json=pages, headers=admin).status_code == 200
+    index = build_index(app.extensions["store"], Path(app.config["MODEL_DIR"])).index
+    row = index.row_of("faq-0")
+    assert index.scores_[row].max() > 1  # the boosts took the blend past 1
+    listed = recommendations(client, "faq-0", limit=5)["related"]
+    related = [item for item in listed if item["reason"] == "similar"]
+    scores = [item["score"] for item in related]
+    assert len(scores) >= 3 and {item["id"] for item in related[:3]} == {"faq-1", "faq-2", "faq-3"}
+    assert scores == sorted(scores, reverse=True) and all(0 < score <= 1 for score in scores)
+
+
+def test_reported_score_keeps_cosines_and_the_order() -> None:
+    values = [0.0, 0.05, 0.5, 0.9, 0.95, 1.0, 1.5, 3.0]
+    reported = [reported_score(value) for value in values]
+    assert reported[:4] == values[:4]
+    assert all(low < high for low, high in pairwise(reported))
+    assert all(0.9 < value < 1.0 for value in reported[4:])
 
 
 def test_article_itself_is_never_listed(seeded: Flask, client: FlaskClient) -> None:

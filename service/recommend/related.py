@@ -8,6 +8,7 @@ the newest of the same category, articles sharing tags, popular and latest ones.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -22,6 +23,19 @@ from service.recommender.index import Neighbour, RelatedIndex, TermVector
 from service.store import ArticleEditorial, ArticleSummary
 
 _NO_EDITORIAL = ArticleEditorial()
+# Up to this, a list reports the index's score as it is; above, compressed toward 1 (see
+# reported_score). Cosines and their blends stay below it but for near-copies.
+_SCORE_KNEE = 0.9
+
+
+def reported_score(score: float) -> float:
+    """The similarity a list reports, in [0, 1): ``score`` itself up to 0.9, then compressed
+    smoothly toward 1. The title boosts multiply a blend past 1 (the contract's ``score`` is a
+    similarity); the curve rises strictly, so the order and the ties stay those of ``score``."""
+    if score <= _SCORE_KNEE:
+        return score
+    room = 1.0 - _SCORE_KNEE
+    return 1.0 - room * math.exp(-(score - _SCORE_KNEE) / room)
 
 
 @dataclass
@@ -63,7 +77,11 @@ class RelatedList:
             for pinned_id in editorial.pinned:  # first, in the editor's order
                 summary = catalog.published(pinned_id, snapshots.now)
                 if summary is not None:
-                    builder.offer(summary, lambda s: Item(s, scores.get(s.id, 0.0), "pinned"), editorial=True)
+                    builder.offer(
+                        summary,
+                        lambda s: Item(s, reported_score(scores.get(s.id, 0.0)), "pinned"),
+                        editorial=True,
+                    )
         self._add_similar(builder, candidates, oldest)
         self._add_fallbacks(builder, article, oldest)
         return builder.items
@@ -106,7 +124,7 @@ class RelatedList:
         for score, summary in scored:
             if builder.full:
                 break
-            builder.offer(summary, partial(Item, score=score, reason="similar", terms=()))
+            builder.offer(summary, partial(Item, score=reported_score(score), reason="similar", terms=()))
         added = builder.items[first:]
         if candidates.vector is not None and added:  # the words that matched, in one pass
             terms = index.shared_terms_many(candidates.vector, [item.summary.id for item in added])
