@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, bindparam, delete, func, select
+from sqlalchemy import Connection, Engine, Row, bindparam, delete, func, select
 
 from service.articles import Article
 from service.store.changes import ARTICLE, record_changes
@@ -84,6 +84,28 @@ NEWEST_FIRST = (articles.c.listed_at.desc(), articles.c.id.desc())  # one index,
 def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]
+
+
+_LOCK_STORED = (
+    select(articles.c.id)
+    .where(articles.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(articles.c.id)
+    .with_for_update(read=True, key_share=True)
+)
+
+
+def lock_stored(connection: Connection, ids: Iterable[str]) -> set[str]:
+    """The stored articles among ``ids``, kept from being deleted until the transaction ends.
+
+    On PostgreSQL each row gets the lock a foreign key's check takes (``FOR KEY SHARE``: edits of
+    the article go on, a ``DELETE`` waits), in id order, so writers that lock several articles
+    never wait for each other in a cycle; an article whose deletion commits while we wait is left
+    out. SQLite's writer holds the whole database already.
+    """
+    found: set[str] = set()
+    for chunk in _chunks(sorted(set(ids))):
+        found.update(connection.scalars(_LOCK_STORED, {"ids": list(chunk)}))
+    return found
 
 
 class ArticleRepository:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, or_, select
 
+from service.store.articles import lock_stored
 from service.store.changes import OVERLAY, OVERLAY_ALL, record_changes
 from service.store.clock import database_now
 from service.store.engine import upsert, write_transaction
@@ -38,10 +39,17 @@ class OverlayRepository:
 
     def replace(self, changed: Sequence[str], entries: Sequence[OverlayEntry], *, now: datetime) -> None:
         """Forget what was learned about ``changed`` articles, then record ``entries``, dated by
-        the database's clock (``now`` dates the change feed's rows, as every writer's)."""
+        the database's clock (``now`` dates the change feed's rows, as every writer's).
+
+        Entries that name an article no longer stored (deleted since the index was built, or
+        while this runs) are left out; the others are written.
+        """
         with write_transaction(self.engine) as connection:
             learned_at = database_now(connection)
-            touched = {entry.article_id for entry in entries}
+            named = {entry.article_id for entry in entries} | {entry.neighbour_id for entry in entries}
+            stored = lock_stored(connection, named)  # a concurrent DELETE of one of them waits, or is done
+            kept = [entry for entry in entries if entry.article_id in stored and entry.neighbour_id in stored]
+            touched = {entry.article_id for entry in kept}
             for start in range(0, len(changed), _CHUNK):
                 chunk = list(changed[start : start + _CHUNK])
                 involved = or_(
@@ -49,7 +57,6 @@ class OverlayRepository:
                 )
                 touched.update(connection.scalars(select(neighbour_overlay.c.article_id).where(involved)))
                 connection.execute(delete(neighbour_overlay).where(involved))
-            record_changes(connection, ((OVERLAY, article_id) for article_id in touched), now=now)
             rows = [
                 {
                     "article_id": entry.article_id,
@@ -58,7 +65,7 @@ class OverlayRepository:
                     "cosine": entry.cosine,
                     "created_at": learned_at,
                 }
-                for entry in entries
+                for entry in kept
             ]
             for start in range(0, len(rows), _CHUNK):
                 upsert(
@@ -67,6 +74,7 @@ class OverlayRepository:
                     rows[start : start + _CHUNK],
                     keys=["article_id", "neighbour_id"],
                 )
+            record_changes(connection, ((OVERLAY, article_id) for article_id in touched), now=now)
 
     def clear_before(self, moment: datetime, *, now: datetime) -> None:
         """Drop entries learned before ``moment`` (the database's clock): those an index that
