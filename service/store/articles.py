@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, Row, bindparam, delete, func, select
 
 from service.articles import Article
 from service.store.changes import ARTICLE, record_changes
-from service.store.engine import upsert, write_transaction
+from service.store.engine import run_write, upsert
 from service.store.schema import UNDATED, articles
 
 # Enough ids per IN (...) to stay far below every driver's parameter limit.
@@ -116,32 +116,39 @@ class ArticleRepository:
 
     def upsert_many(self, batch: Sequence[Article], *, now: datetime) -> UpsertCounts:
         """Insert or update ``batch`` in one transaction: all of it or nothing."""
-        ids = list(dict.fromkeys(article.id for article in batch))
         latest = {article.id: article for article in batch}  # the last record of an id wins
-        with write_transaction(self.engine) as connection:
-            existing: set[str] = set()
+        ids = sorted(latest)  # rows locked in id order: concurrent batches never deadlock
+
+        rows = [
+            {
+                "id": article.id,
+                "title": article.title,
+                "body": article.body,
+                "url": article.url,
+                "published_at": article.published_at,
+                "listed_at": article.published_at or UNDATED,
+                "tags": list(article.tags),
+                "category": article.category,
+                "content_hash": article.content_hash(),
+                "created_at": now,
+                "updated_at": now,
+            }
+            for article in (latest[article_id] for article_id in ids)
+        ]
+
+        def write(connection: Connection) -> int:
+            existing = 0
             for chunk in _chunks(ids):
-                existing.update(connection.scalars(select(articles.c.id).where(articles.c.id.in_(chunk))))
-            rows = [
-                {
-                    "id": article.id,
-                    "title": article.title,
-                    "body": article.body,
-                    "url": article.url,
-                    "published_at": article.published_at,
-                    "listed_at": article.published_at or UNDATED,
-                    "tags": list(article.tags),
-                    "category": article.category,
-                    "content_hash": article.content_hash(),
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for article in (latest[article_id] for article_id in ids)
-            ]
+                existing += len(
+                    connection.scalars(select(articles.c.id).where(articles.c.id.in_(chunk))).all()
+                )
             for start in range(0, len(rows), _CHUNK):
                 upsert(connection, articles, rows[start : start + _CHUNK], keys=["id"], keep=["created_at"])
             record_changes(connection, ((ARTICLE, article_id) for article_id in ids), now=now)
-        return UpsertCounts(created=len(ids) - len(existing), updated=len(existing))
+            return existing
+
+        existing = run_write(self.engine, write)
+        return UpsertCounts(created=len(ids) - existing, updated=existing)
 
     def get(self, article_id: str) -> Article | None:
         with self.engine.connect() as connection:
@@ -155,11 +162,14 @@ class ArticleRepository:
 
     def delete(self, article_id: str, *, now: datetime) -> bool:
         """Delete an article and its view counts; ``False`` when there was none."""
-        with write_transaction(self.engine) as connection:
-            result = connection.execute(delete(articles).where(articles.c.id == article_id))
-            if result.rowcount:
+
+        def write(connection: Connection) -> bool:
+            deleted = bool(connection.execute(delete(articles).where(articles.c.id == article_id)).rowcount)
+            if deleted:
                 record_changes(connection, [(ARTICLE, article_id)], now=now)
-        return bool(result.rowcount)
+            return deleted
+
+        return run_write(self.engine, write)
 
     def count_published(self, *, now: datetime) -> int:
         with self.engine.connect() as connection:
