@@ -7,20 +7,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.api.auth import admin_required
 from service.api.body import json_body
 from service.api.params import integer
 from service.api.shapes import summary_json
 from service.articles import Article, ArticleValidationError, parse_article
-from service.errors import ArticleNotFound, InvalidArticle
+from service.errors import ArticleNotFound, InvalidArticle, StoreUnavailable
 from service.freshness import learn_neighbours, rebuild_if_due
 from service.index_holder import get_index_holder
+from service.recommender.artifacts import IndexArtifact
 from service.reindex import get_reindexer
 from service.resources import (
     get_catalog,
     get_store,
 )
+from service.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +38,15 @@ def _now() -> datetime:
 
 
 def _after_write(written: list[Article]) -> None:
-    """Keep related lists fresh without a rebuild, and rebuild when enough has changed.
+    """Put the written articles in related lists at once, and rebuild when enough has changed.
 
-    The write has committed: whatever fails here is logged and the client still gets its 2xx
-    (the next rebuild catches up)."""
+    The write has committed, but it is acknowledged only once every worker's next answer reflects
+    it: a store error while recording its neighbours answers 503 (the write is stored; sent again,
+    as PUT and bulk POST may be, it is recorded). Whatever else fails is logged and the client
+    still gets its 2xx (the next rebuild catches up)."""
+    store, artifact, now = get_store(), get_index_holder().current(), _now()
     try:
-        store, artifact, now = get_store(), get_index_holder().current(), _now()
-        learn_neighbours(store, artifact, written, now=now)
+        _learn_neighbours(store, artifact, written, now=now)
         config = current_app.config
         if config["AUTO_REBUILD"]:
             rebuild_if_due(
@@ -52,8 +57,22 @@ def _after_write(written: list[Article]) -> None:
                 max_age=timedelta(hours=float(config["REBUILD_MAX_AGE_HOURS"])),
                 now=now,
             )
+    except StoreUnavailable:
+        raise
     except Exception:  # the write is durable: never turn its answer into a 500
         log.exception("work after a committed write failed; the next rebuild catches up")
+
+
+def _learn_neighbours(
+    store: Store, artifact: IndexArtifact | None, written: list[Article], *, now: datetime
+) -> None:
+    try:
+        learn_neighbours(store, artifact, written, now=now)
+    except SQLAlchemyError as error:
+        log.exception("recording the neighbours of a committed write failed")
+        raise StoreUnavailable(
+            "The article is stored but not yet in related lists: the store failed. Send it again."
+        ) from error
 
 
 def _article_or_404(article_id: str) -> Article:

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, bindparam, delete, func, select
+from sqlalchemy import Connection, Engine, Row, bindparam, delete, func, select
 
 from service.articles import Article
 from service.store.changes import ARTICLE, record_changes
-from service.store.engine import upsert, write_transaction
+from service.store.engine import run_write, upsert
 from service.store.schema import UNDATED, articles
 
 # Enough ids per IN (...) to stay far below every driver's parameter limit.
@@ -86,6 +86,28 @@ def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
         yield values[start : start + _CHUNK]
 
 
+_LOCK_STORED = (
+    select(articles.c.id)
+    .where(articles.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(articles.c.id)
+    .with_for_update(read=True, key_share=True)
+)
+
+
+def lock_stored(connection: Connection, ids: Iterable[str]) -> set[str]:
+    """The stored articles among ``ids``, kept from being deleted until the transaction ends.
+
+    On PostgreSQL each row gets the lock a foreign key's check takes (``FOR KEY SHARE``: edits of
+    the article go on, a ``DELETE`` waits), in id order, so writers that lock several articles
+    never wait for each other in a cycle; an article whose deletion commits while we wait is left
+    out. SQLite's writer holds the whole database already.
+    """
+    found: set[str] = set()
+    for chunk in _chunks(sorted(set(ids))):
+        found.update(connection.scalars(_LOCK_STORED, {"ids": list(chunk)}))
+    return found
+
+
 class ArticleRepository:
     """Reads and writes of the ``articles`` table."""
 
@@ -94,32 +116,39 @@ class ArticleRepository:
 
     def upsert_many(self, batch: Sequence[Article], *, now: datetime) -> UpsertCounts:
         """Insert or update ``batch`` in one transaction: all of it or nothing."""
-        ids = list(dict.fromkeys(article.id for article in batch))
         latest = {article.id: article for article in batch}  # the last record of an id wins
-        with write_transaction(self.engine) as connection:
-            existing: set[str] = set()
+        ids = sorted(latest)  # rows locked in id order: concurrent batches never deadlock
+
+        rows = [
+            {
+                "id": article.id,
+                "title": article.title,
+                "body": article.body,
+                "url": article.url,
+                "published_at": article.published_at,
+                "listed_at": article.published_at or UNDATED,
+                "tags": list(article.tags),
+                "category": article.category,
+                "content_hash": article.content_hash(),
+                "created_at": now,
+                "updated_at": now,
+            }
+            for article in (latest[article_id] for article_id in ids)
+        ]
+
+        def write(connection: Connection) -> int:
+            existing = 0
             for chunk in _chunks(ids):
-                existing.update(connection.scalars(select(articles.c.id).where(articles.c.id.in_(chunk))))
-            rows = [
-                {
-                    "id": article.id,
-                    "title": article.title,
-                    "body": article.body,
-                    "url": article.url,
-                    "published_at": article.published_at,
-                    "listed_at": article.published_at or UNDATED,
-                    "tags": list(article.tags),
-                    "category": article.category,
-                    "content_hash": article.content_hash(),
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for article in (latest[article_id] for article_id in ids)
-            ]
+                existing += len(
+                    connection.scalars(select(articles.c.id).where(articles.c.id.in_(chunk))).all()
+                )
             for start in range(0, len(rows), _CHUNK):
                 upsert(connection, articles, rows[start : start + _CHUNK], keys=["id"], keep=["created_at"])
             record_changes(connection, ((ARTICLE, article_id) for article_id in ids), now=now)
-        return UpsertCounts(created=len(ids) - len(existing), updated=len(existing))
+            return existing
+
+        existing = run_write(self.engine, write)
+        return UpsertCounts(created=len(ids) - existing, updated=existing)
 
     def get(self, article_id: str) -> Article | None:
         with self.engine.connect() as connection:
@@ -133,11 +162,14 @@ class ArticleRepository:
 
     def delete(self, article_id: str, *, now: datetime) -> bool:
         """Delete an article and its view counts; ``False`` when there was none."""
-        with write_transaction(self.engine) as connection:
-            result = connection.execute(delete(articles).where(articles.c.id == article_id))
-            if result.rowcount:
+
+        def write(connection: Connection) -> bool:
+            deleted = bool(connection.execute(delete(articles).where(articles.c.id == article_id)).rowcount)
+            if deleted:
                 record_changes(connection, [(ARTICLE, article_id)], now=now)
-        return bool(result.rowcount)
+            return deleted
+
+        return run_write(self.engine, write)
 
     def count_published(self, *, now: datetime) -> int:
         with self.engine.connect() as connection:

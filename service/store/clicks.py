@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
 from service.store.buckets import as_date
-from service.store.engine import upsert, write_transaction
+from service.store.engine import run_write, upsert
 from service.store.schema import article_clicks
 from service.windows import floor_hour
 
@@ -41,14 +41,16 @@ class ClickRepository:
             "clicks": 1,
         }
         try:
-            with write_transaction(self.engine) as connection:
-                upsert(
+            run_write(
+                self.engine,
+                lambda connection: upsert(
                     connection,
                     article_clicks,
                     [row],
                     keys=["article_id", "section", "target_id", "hour"],
                     update=lambda excluded: {"clicks": article_clicks.c.clicks + excluded.clicks},
-                )
+                ),
+            )
         except IntegrityError:  # a foreign key: one of the two articles is not stored
             return False
         return True

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, select
 
 from service.store.changes import EDITORIAL, SITE, record_changes
-from service.store.engine import upsert, write_transaction
+from service.store.engine import run_write, upsert
 from service.store.schema import article_editorial, site_exclusions
 
 
@@ -47,20 +47,24 @@ class EditorialRepository:
         return ArticleEditorial() if row is None else ArticleEditorial(list(row.pinned), list(row.excluded))
 
     def set_for_article(self, article_id: str, editorial: ArticleEditorial, *, now: datetime) -> None:
-        with write_transaction(self.engine) as connection:
-            record_changes(connection, [(EDITORIAL, article_id)], now=now)
+        def write(connection: Connection) -> None:
             if not editorial.pinned and not editorial.excluded:
                 connection.execute(
                     delete(article_editorial).where(article_editorial.c.article_id == article_id)
                 )
-                return
-            row = {
-                "article_id": article_id,
-                "pinned": list(editorial.pinned),
-                "excluded": list(editorial.excluded),
-                "updated_at": now,
-            }
-            upsert(connection, article_editorial, [row], keys=["article_id"])
+            else:
+                row = {
+                    "article_id": article_id,
+                    "pinned": list(editorial.pinned),
+                    "excluded": list(editorial.excluded),
+                    "updated_at": now,
+                }
+                upsert(connection, article_editorial, [row], keys=["article_id"])
+            # The version row last, as every writer takes it: held while the upsert's foreign-key
+            # check waits for a DELETE of the article (which takes it next), it would deadlock.
+            record_changes(connection, [(EDITORIAL, article_id)], now=now)
+
+        run_write(self.engine, write)
 
     def for_articles(self, article_ids: Iterable[str] | None = None) -> dict[str, ArticleEditorial]:
         """Settings by article: of ``article_ids``, or of every article when ``None``."""
@@ -82,8 +86,11 @@ class EditorialRepository:
     def set_site(self, exclusions: SiteExclusions, *, now: datetime) -> None:
         rows = [{"kind": "category", "value": value} for value in exclusions.categories]
         rows += [{"kind": "tag", "value": value} for value in exclusions.tags]
-        with write_transaction(self.engine) as connection:
+
+        def write(connection: Connection) -> None:
             record_changes(connection, [(SITE, "")], now=now)
             connection.execute(delete(site_exclusions))
             if rows:
                 connection.execute(site_exclusions.insert(), rows)
+
+        run_write(self.engine, write)

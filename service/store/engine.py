@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
+import random
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # libpq settings (unless the URL sets them) so that an unreachable PostgreSQL fails a request in
@@ -169,12 +177,65 @@ def exclusive_writer(engine: Engine) -> contextlib.AbstractContextManager[None]:
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction that will write: on SQLite it takes the write lock at BEGIN."""
+    """A transaction that will write: on SQLite it takes the write lock at BEGIN.
+
+    Prefer :func:`run_write`, which runs the transaction again when PostgreSQL aborts it for
+    another's sake."""
     with exclusive_writer(engine), engine.connect() as connection:
         if engine.dialect.name == "sqlite":
             connection.info["begin_immediate"] = True
         with connection.begin():
             yield connection
+
+
+# PostgreSQL aborts a transaction with these when it cannot go on for another's sake (a deadlock
+# victim, a serialization failure): nothing was written, and the same work run again passes.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+WRITE_ATTEMPTS = 4
+RETRY_PAUSE_SECONDS = 0.01  # the first pause's mean; doubled at each attempt, jittered
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether ``error`` (SQLAlchemy's or the driver's) aborted a transaction that may simply be
+    run again. SQLite has no such errors: its writers take the lock at BEGIN and wait for it."""
+    return _sqlstate(error) in TRANSIENT_SQLSTATES
+
+
+def retry_transient(attempt: Callable[[], T], *, attempts: int = WRITE_ATTEMPTS) -> T:
+    """``attempt()``, called again after a short random pause while it fails transiently (at most
+    ``attempts`` times in all). ``attempt`` must be a whole transaction: all of it runs again."""
+    number = 1
+    while True:
+        try:
+            return attempt()
+        except Exception as error:
+            if number >= attempts or not is_transient(error):
+                raise
+            log.warning(
+                "transaction aborted (%s), running it again (attempt %d)", _sqlstate(error), number + 1
+            )
+        # Full jitter: the transactions that collided do not meet again at the same moment.
+        time.sleep(random.uniform(0, 2 * RETRY_PAUSE_SECONDS * 2 ** (number - 1)))
+        number += 1
+
+
+def run_write(engine: Engine, work: Callable[[Connection], T], *, attempts: int = WRITE_ATTEMPTS) -> T:
+    """``work(connection)`` in a :func:`write_transaction`, run again from the start when the
+    database aborts it as a deadlock victim or for a serialization failure.
+
+    ``work`` may run more than once: it must do nothing but its statements (return what it found;
+    leave other effects to the caller)."""
+
+    def attempt() -> T:
+        with write_transaction(engine) as connection:
+            return work(connection)
+
+    return retry_transient(attempt, attempts=attempts)
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    cause = error.orig if isinstance(error, DBAPIError) else error
+    return getattr(cause, "sqlstate", None)
 
 
 def upsert(

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, or_, select, update
 
 from service.store.clock import database_now
-from service.store.engine import upsert, write_transaction
+from service.store.engine import run_write, upsert
 from service.store.schema import leases, reindex_jobs
 
 REINDEX_LEASE = "reindex"
@@ -72,7 +72,8 @@ class JobRepository:
         claim (default: the database's clock; tests pass an earlier one to make a job look
         dead); expiry is always judged by the database's clock.
         """
-        with write_transaction(self.engine) as connection:
+
+        def write(connection: Connection) -> bool:
             clock = database_now(connection)
             at = clock if now is None else now
             # Make sure the lease row exists (a no-op update when it does).
@@ -99,7 +100,9 @@ class JobRepository:
                     id=job_id, state="queued", source=source, created_at=at, heartbeat_at=at
                 )
             )
-        return True
+            return True
+
+        return run_write(self.engine, write)
 
     def _fail_orphans(self, connection: Connection, clock: datetime) -> None:
         # Whoever held the lease before us is gone: its job can never finish (and if it is only
@@ -121,7 +124,7 @@ class JobRepository:
         return self._renew(job_id, stale_after, start=False)
 
     def _renew(self, job_id: str, stale_after: timedelta, *, start: bool) -> bool:
-        with write_transaction(self.engine) as connection:
+        def write(connection: Connection) -> bool:
             if _lease_holder(connection) != job_id:
                 return False  # another job took the lease over
             clock = database_now(connection)
@@ -138,12 +141,15 @@ class JobRepository:
             connection.execute(
                 update(leases).where(leases.c.name == REINDEX_LEASE).values(expires_at=clock + stale_after)
             )
-        return True
+            return True
+
+        return run_write(self.engine, write)
 
     def finish(self, job_id: str, *, state: str, **changes: Any) -> bool:
         """Record the outcome and release the lease, only while the job holds it: a holder that
         lost the lease cannot overwrite what was recorded since. Whether it was recorded."""
-        with write_transaction(self.engine) as connection:
+
+        def write(connection: Connection) -> bool:
             if _lease_holder(connection) != job_id:
                 return False
             clock = database_now(connection)
@@ -155,7 +161,9 @@ class JobRepository:
             connection.execute(
                 update(leases).where(leases.c.name == REINDEX_LEASE).values(holder=None, expires_at=None)
             )
-        return bool(recorded)
+            return bool(recorded)
+
+        return run_write(self.engine, write)
 
     def get(self, job_id: str) -> Job | None:
         with self.engine.connect() as connection:
@@ -167,7 +175,8 @@ class JobRepository:
         database's clock) is marked failed first. ``now`` is ignored (kept for callers that
         pass their own clock): a process's clock decides nothing here."""
         del now
-        with write_transaction(self.engine) as connection:
+
+        def write(connection: Connection) -> Job | None:
             clock = database_now(connection)
             connection.execute(
                 update(reindex_jobs)
@@ -180,7 +189,9 @@ class JobRepository:
             row = connection.execute(
                 select(reindex_jobs).order_by(reindex_jobs.c.created_at.desc()).limit(1)
             ).first()
-        return None if row is None else _job(row)
+            return None if row is None else _job(row)
+
+        return run_write(self.engine, write)
 
     def holder(self) -> str | None:
         """The job that holds the reindex lease, if any (expired or not)."""

@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, func, select, upda
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.store import buckets
-from service.store.engine import write_transaction
+from service.store.engine import run_write
 from service.store.schema import (
     article_daily,
     article_views,
@@ -98,7 +98,8 @@ class RollupRepository:
     def run(self, now: datetime) -> RollupReport:
         """Roll up to ``target(now)`` and prune (see the module's docstring)."""
         target = self.target(now)
-        with write_transaction(self.engine) as connection:
+
+        def roll(connection: Connection) -> RollupReport:
             at, retention = _lock_state(connection)
             rebuild = at is None or retention != self.retention_days
             advanced = at is None or at < target or rebuild
@@ -122,7 +123,9 @@ class RollupRepository:
             assert at is not None
             kept_from = midnight(at.date()) - timedelta(days=self.retention_days)
             pruned = self._prune(connection, kept_from, at.date())
-        return RollupReport(at, advanced, rebuild, days, pruned, kept_from)
+            return RollupReport(at, advanced, rebuild, days, pruned, kept_from)
+
+        return run_write(self.engine, roll)
 
     # --- 1. daily rows ----------------------------------------------------------------------
 

@@ -31,8 +31,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.dml import Insert
 
 from service.store import buckets
-from service.store.articles import published_by
-from service.store.engine import exclusive_writer, upsert, upsert_statement, write_transaction
+from service.store.articles import lock_stored, published_by
+from service.store.engine import exclusive_writer, retry_transient, run_write, upsert, upsert_statement
 from service.store.schema import (
     UTCDateTime,
     article_daily,
@@ -192,14 +192,16 @@ class ViewRepository:
     def add_counts(self, counts: Mapping[tuple[str, datetime], int]) -> None:
         """Add many ``(article_id, moment) -> views`` counts in one transaction."""
         rows = ViewBatch.of_counts(counts).view_rows()
-        with write_transaction(self.engine) as connection:
-            upsert(
+        run_write(
+            self.engine,
+            lambda connection: upsert(
                 connection,
                 article_views,
                 rows,
                 keys=["article_id", "hour"],
                 update=lambda excluded: {"views": article_views.c.views + excluded.views},
-            )
+            ),
+        )
 
     def record_batch(self, collect: Callable[[], ViewBatch | Mapping[tuple[str, datetime], int]]) -> set[str]:
         """Write a batch of views, readers and bot hits at once; returns the article ids recorded.
@@ -228,7 +230,9 @@ class ViewRepository:
                 batch = collected if isinstance(collected, ViewBatch) else ViewBatch.of_counts(collected)
                 statements = self._batch_statements(batch)
                 try:
-                    self._execute(driver, statements)
+                    # One transaction (PostgreSQL: one autocommitted statement), so all of it
+                    # runs again if it was a deadlock's victim (a DELETE cascading to views).
+                    retry_transient(lambda: self._execute(driver, statements))
                     return {article_id for article_id, _ in batch.views}
                 except (sqlite3.IntegrityError, psycopg.errors.IntegrityError):
                     pass  # an article is gone: below, with an existence check
@@ -309,16 +313,9 @@ class ViewRepository:
         return self.engine.dialect.name == "sqlite"
 
     def _record_existing(self, batch: ViewBatch) -> set[str]:
-        # The articles found are share-locked (PostgreSQL) until the commit, so none can be
-        # deleted between the check and the write; SQLite writers hold the database's lock.
-        existing_query = (
-            select(articles.c.id)
-            .where(articles.c.id.in_(bindparam("ids", expanding=True)))
-            .with_for_update(read=True, key_share=True)
-        )
-        with write_transaction(self.engine) as connection:
-            ids = sorted({article_id for article_id, _ in batch.views})
-            existing = set(connection.scalars(existing_query, {"ids": ids})) if ids else set()
+        def write(connection: Connection) -> set[str]:
+            # The articles found stay locked against deletion until the commit (lock_stored).
+            existing = lock_stored(connection, (article_id for article_id, _ in batch.views))
             kept = [row for row in batch.view_rows() if row["article_id"] in existing]
             if kept:
                 connection.execute(self._add_views, kept)
@@ -327,7 +324,9 @@ class ViewRepository:
                 connection.execute(self._add_visitors, readers)
             if batch.bots:
                 connection.execute(self._add_bot_hits, batch.bot_rows())
-        return existing
+            return existing
+
+        return run_write(self.engine, write)
 
     @cached_property
     def _add_views(self) -> Insert:

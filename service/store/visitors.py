@@ -6,10 +6,10 @@ import secrets
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from service.store.engine import write_transaction
+from service.store.engine import run_write
 from service.store.schema import visitor_salts
 
 
@@ -26,9 +26,12 @@ class SaltRepository:
             found = connection.scalar(query)
         if found is None:
             insert: Any = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-            with write_transaction(self.engine) as connection:
+
+            def make(connection: Connection) -> Any:
                 connection.execute(
                     insert(visitor_salts).values(day=day, salt=secrets.token_hex(32)).on_conflict_do_nothing()
                 )
-                found = connection.scalar(query)
+                return connection.scalar(query)
+
+            found = run_write(self.engine, make)
         return bytes.fromhex(str(found))
