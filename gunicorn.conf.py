@@ -339,7 +339,7 @@ _SHARED_LIBRARIES = (
     "psycopg",
     "alembic",
     "flask",
-    "flask_limiter",
+    "limits",
     "prometheus_client",
 )
 
