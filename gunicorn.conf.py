@@ -61,8 +61,14 @@ workers = _int("WEB_CONCURRENCY", 2)
 # beacon has nobody waiting for it. Measured with wrk (bbc-news, 4 workers, 64 connections
 # reading lists while 32 send views): recommendations' p99 under views 0.96-1.37x its idle p99
 # in six rounds with this worker, 1.35-2.24x with plain gthread; views wait longer meanwhile.
+# Its own error answers (requests gunicorn refuses before the app sees them) are JSON in the
+# contract's shape, not gunicorn's HTML page (service/server_errors.py).
 worker_class = _env("GUNICORN_WORKER_CLASS", "service.pages_first.PagesFirstWorker")
 threads = _int("GUNICORN_THREADS", 4)
+# The longest request line gunicorn reads (method, URL, version), at its maximum of 8190 bytes
+# instead of 4094: a long but legal URL (a 5,000-character id, a long query) reaches the app and
+# gets its own answer (404, 400, 200) instead of gunicorn's 414.
+limit_request_line = _int("GUNICORN_LIMIT_REQUEST_LINE", 8190)
 # Each worker listens on its own socket (SO_REUSEPORT) and the kernel spreads new connections
 # evenly over them. On one shared socket the worker that wakes first takes them, so pooled
 # clients that connect at once piled onto one or two workers (64 connections seen as 44/14/6/0
