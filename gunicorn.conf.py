@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from gunicorn import glogging
+from gunicorn.http.errors import ParseException
 from pythonjsonlogger.orjson import OrjsonFormatter
 
 
@@ -189,33 +190,47 @@ def _chunked(req: Any) -> bool:
     return any(name == "TRANSFER-ENCODING" for name, _ in req.headers)
 
 
-class _ClosingPastLimit:
-    """A chunked request body that makes the answer say "Connection: close" once the
-    application has read more than ``limit`` bytes of it.
+class _ChunkedBody:
+    """A chunked request body as the application reads it (``wsgi.input``).
 
-    The application reads a chunked body up to one byte past MAX_CONTENT_LENGTH, and answers
-    413 when that byte exists (service/api/body.py): the connection is then closed as for a
-    Content-Length over the limit. The rest is read through gunicorn's own body object."""
+    - Once the application has read more than ``limit`` bytes (None: no limit), the answer says
+      "Connection: close". The application reads a chunked body up to one byte past
+      MAX_CONTENT_LENGTH and answers 413 when that byte exists (service/api/body.py): the
+      connection is then closed as for a Content-Length over the limit.
+    - A malformed chunk is raised as an ``OSError``, which a WSGI application takes for a
+      broken request (werkzeug: 400), not as gunicorn's ``ParseException``, which it took for
+      its own fault (500); the connection closes (where the next request starts is unknown).
 
-    def __init__(self, body: Any, req: Any, limit: int) -> None:
+    post_request puts gunicorn's own body back: what it drains, the application did not read.
+    """
+
+    def __init__(self, body: Any, req: Any, limit: int | None) -> None:
         self.body, self._req, self._left = body, req, limit
 
     def _seen(self, data: bytes) -> bytes:
-        self._left -= len(data)
-        if self._left < 0:
-            self._req.force_close()
+        if self._left is not None:
+            self._left -= len(data)
+            if self._left < 0:
+                self._req.force_close()
         return data
 
+    def _call(self, method: Any, size: int | None) -> Any:
+        try:
+            return method(size)
+        except ParseException as error:
+            self._req.force_close()
+            raise OSError(f"malformed request body: {error}") from error
+
     def read(self, size: int | None = None) -> bytes:
-        return self._seen(self.body.read(size))
+        return self._seen(self._call(self.body.read, size))
 
     def readline(self, size: int | None = None) -> bytes:
-        return self._seen(self.body.readline(size))
+        return self._seen(self._call(self.body.readline, size))
 
     def readlines(self, size: int | None = None) -> list[bytes]:
-        return [self._seen(line) for line in self.body.readlines(size)]
+        return [self._seen(line) for line in self._call(self.body.readlines, size)]
 
-    def __iter__(self) -> _ClosingPastLimit:
+    def __iter__(self) -> _ChunkedBody:
         return self
 
     def __next__(self) -> bytes:
@@ -234,16 +249,14 @@ def pre_request(worker, req):  # type: ignore[no-untyped-def]
     would still announce "Connection: keep-alive", then fail to drain a large body and close
     the connection anyway: the client's pool reuses a dead connection. Saying "close" up front
     is honest, and RFC 9110 section 15.5.14 allows it. A chunked body has no length to check
-    here: it says "close" once the application reads past the limit (``_ClosingPastLimit``).
+    here: it says "close" once the application reads past the limit (``_ChunkedBody``).
     """
     limit = getattr(getattr(worker, "wsgi", None), "config", {}).get("MAX_CONTENT_LENGTH")
-    if limit is None:
-        return
     length = _content_length(req)
-    if length is not None and length > limit:
+    if limit is not None and length is not None and length > limit:
         req.force_close()
     elif length is None and _chunked(req) and getattr(req, "body", None) is not None:
-        req.body = _ClosingPastLimit(req.body, req, limit)
+        req.body = _ChunkedBody(req.body, req, limit)
 
 
 def _drain(req: Any, sock: socket.socket) -> bool:
@@ -297,7 +310,7 @@ def post_request(worker, req, environ, resp):  # type: ignore[no-untyped-def]
     next request (gunicorn's own drain stops at 64 KiB and then closes a connection it had
     announced as kept alive).
     """
-    if isinstance(body := getattr(req, "body", None), _ClosingPastLimit):
+    if isinstance(body := getattr(req, "body", None), _ChunkedBody):
         req.body = body.body  # what is drained from now on, the application did not read
     sock = environ.get("gunicorn.socket")
     if sys.exc_info()[0] is not None or resp is None or sock is None or req.version >= (2, 0):

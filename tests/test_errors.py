@@ -349,6 +349,28 @@ def test_a_chunked_body_is_held_to_the_limit_too(
         assert limited.extensions["store"].articles.get("chunked") is None
 
 
+class BreaksOff(io.BytesIO):
+    """A body stream whose read past its bytes fails, as gunicorn's on a malformed chunk."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        if data := super().read(size):
+            return data
+        raise OSError("malformed chunk")
+
+
+def test_a_chunked_body_breaking_off_at_the_limit_is_400(limited: Flask, admin: dict[str, str]) -> None:
+    body = b'{"title": "chunked"}'
+    response = limited.test_client().put(
+        "/api/v1/articles/chunked",
+        input_stream=BreaksOff(body + b" " * (4096 - len(body))),
+        content_type="application/json",
+        headers={**admin, "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 400, response.json
+    assert response.json["error"]["code"] == "bad_request"
+
+
 def test_invalid_bulk_lists_each_bad_item_by_index(limited: Flask, admin: dict[str, str]) -> None:
     records = [GOOD, {"id": "ok-2", "title": "Fine"}, {"id": "bad id", "title": ""}, {"title": "no id"}]
     response = limited.test_client().post("/api/v1/articles", json=records, headers=admin)

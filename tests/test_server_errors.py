@@ -126,3 +126,17 @@ def test_a_server_fault_tells_nothing_of_itself() -> None:
     assert json_error_answer(b"HTTP/1.1 501 Bad Request", ValueError("x")).startswith(
         b"HTTP/1.1 501 Not Implemented\r\n"
     )
+
+
+def test_a_malformed_chunk_read_by_the_app_is_a_400_and_closes(server: Server) -> None:
+    """gunicorn raises its own parse error inside the app's read of the body: the app took it
+    for its own fault (500 internal_error, "Connection: keep-alive", then closed)."""
+    put = raw_request(
+        b"PUT /api/v1/articles/a HTTP/1.1",
+        f"Authorization: Bearer {server.token}".encode(),
+        b"Content-Type: application/json",
+        b"Transfer-Encoding: chunked",
+    )
+    status, headers, body = exchange(server, put + b"zz\r\n{}\r\n0\r\n\r\n")
+    assert (status, headers["connection"]) == (400, "close"), body
+    assert_json_error(headers, body, "bad_request")

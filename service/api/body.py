@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from service.errors import InvalidJson, MalformedJson, UnsupportedMediaType
 from service.json_documents import TooDeep, load_document
@@ -34,14 +34,18 @@ def read_body() -> bytes:
     from a longer one (gunicorn.conf.py then closes the connection after the 413)."""
     data = request.get_data(cache=False)
     limit = request.max_content_length
-    if (
-        limit is not None
-        and request.content_length is None
-        and len(data) >= limit
-        and request.input_stream.read(1)
-    ):
+    if limit is not None and request.content_length is None and len(data) >= limit and _more():
         raise RequestEntityTooLarge()
     return data
+
+
+def _more() -> bool:
+    """Whether the server's stream holds another byte of the body (a broken one is 400, as
+    werkzeug answers a body that breaks off while it reads)."""
+    try:
+        return bool(request.input_stream.read(1))
+    except (OSError, ValueError):
+        raise ClientDisconnected() from None
 
 
 def _parse(raw: bytes) -> Any:
