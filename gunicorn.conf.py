@@ -6,10 +6,11 @@ connection the server closes while a client reuses it fails that client's reques
 
 - the server keeps idle connections longer than any client keeps them (``keepalive``);
 - a refused upload (413, body over MAX_CONTENT_LENGTH) is answered "Connection: close"
-  (``pre_request``), its body is read and discarded so that the client gets the 413, and the
-  connection is closed in the request's thread (``post_request``), not on the worker's event
-  loop, where gunicorn 27's lingering close stalls all the worker's other connections past
-  their keep-alive deadline; any other unread body is drained so that "keep-alive" holds.
+  (``pre_request``; a chunked one once the application reads past the limit), its body is
+  read and discarded so that the client gets the 413, and the connection is closed in the
+  request's thread (``post_request``), not on the worker's event loop, where gunicorn 27's
+  lingering close stalls all the worker's other connections past their keep-alive deadline;
+  any other unread body, chunked or not, is drained so that "keep-alive" holds.
 
 The hooks use gunicorn 27's request object (pinned in requirements.txt). Settings not named
 here can still be given in ``GUNICORN_CMD_ARGS``, e.g. ``GUNICORN_CMD_ARGS="--log-level debug"``.
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from gunicorn import glogging
+from gunicorn.http.errors import ParseException
 from pythonjsonlogger.orjson import OrjsonFormatter
 
 
@@ -60,8 +62,14 @@ workers = _int("WEB_CONCURRENCY", 2)
 # beacon has nobody waiting for it. Measured with wrk (bbc-news, 4 workers, 64 connections
 # reading lists while 32 send views): recommendations' p99 under views 0.96-1.37x its idle p99
 # in six rounds with this worker, 1.35-2.24x with plain gthread; views wait longer meanwhile.
+# Its own error answers (requests gunicorn refuses before the app sees them) are JSON in the
+# contract's shape, not gunicorn's HTML page (service/server_errors.py).
 worker_class = _env("GUNICORN_WORKER_CLASS", "service.pages_first.PagesFirstWorker")
 threads = _int("GUNICORN_THREADS", 4)
+# The longest request line gunicorn reads (method, URL, version), at its maximum of 8190 bytes
+# instead of 4094: a long but legal URL (a 5,000-character id, a long query) reaches the app and
+# gets its own answer (404, 400, 200) instead of gunicorn's 414.
+limit_request_line = _int("GUNICORN_LIMIT_REQUEST_LINE", 8190)
 # Each worker listens on its own socket (SO_REUSEPORT) and the kernel spreads new connections
 # evenly over them. On one shared socket the worker that wakes first takes them, so pooled
 # clients that connect at once piled onto one or two workers (64 connections seen as 44/14/6/0
@@ -177,19 +185,78 @@ def _content_length(req: Any) -> int | None:
     return None
 
 
+def _chunked(req: Any) -> bool:
+    """Whether the request's body is chunked (gunicorn 27 answers any other Transfer-Encoding 400)."""
+    return any(name == "TRANSFER-ENCODING" for name, _ in req.headers)
+
+
+class _ChunkedBody:
+    """A chunked request body as the application reads it (``wsgi.input``).
+
+    - Once the application has read more than ``limit`` bytes (None: no limit), the answer says
+      "Connection: close". The application reads a chunked body up to one byte past
+      MAX_CONTENT_LENGTH and answers 413 when that byte exists (service/api/body.py): the
+      connection is then closed as for a Content-Length over the limit.
+    - A malformed chunk is raised as an ``OSError``, which a WSGI application takes for a
+      broken request (werkzeug: 400), not as gunicorn's ``ParseException``, which it took for
+      its own fault (500); the connection closes (where the next request starts is unknown).
+
+    post_request puts gunicorn's own body back: what it drains, the application did not read.
+    """
+
+    def __init__(self, body: Any, req: Any, limit: int | None) -> None:
+        self.body, self._req, self._left = body, req, limit
+
+    def _seen(self, data: bytes) -> bytes:
+        if self._left is not None:
+            self._left -= len(data)
+            if self._left < 0:
+                self._req.force_close()
+        return data
+
+    def _call(self, method: Any, size: int | None) -> Any:
+        try:
+            return method(size)
+        except ParseException as error:
+            self._req.force_close()
+            raise OSError(f"malformed request body: {error}") from error
+
+    def read(self, size: int | None = None) -> bytes:
+        return self._seen(self._call(self.body.read, size))
+
+    def readline(self, size: int | None = None) -> bytes:
+        return self._seen(self._call(self.body.readline, size))
+
+    def readlines(self, size: int | None = None) -> list[bytes]:
+        return [self._seen(line) for line in self._call(self.body.readlines, size)]
+
+    def __iter__(self) -> _ChunkedBody:
+        return self
+
+    def __next__(self) -> bytes:
+        if line := self.readline():
+            return line
+        raise StopIteration
+
+    def __getattr__(self, name: str) -> Any:  # the rest of gunicorn's body (``failed``, …)
+        return getattr(self.body, name)
+
+
 def pre_request(worker, req):  # type: ignore[no-untyped-def]
     """Answer a body the application will refuse (413) with "Connection: close".
 
     The application refuses a body longer than MAX_CONTENT_LENGTH without reading it. gunicorn
     would still announce "Connection: keep-alive", then fail to drain a large body and close
     the connection anyway: the client's pool reuses a dead connection. Saying "close" up front
-    is honest, and RFC 9110 section 15.5.14 allows it. (A chunked body has no length to check
-    here; post_request drains or closes it.)
+    is honest, and RFC 9110 section 15.5.14 allows it. A chunked body has no length to check
+    here: it says "close" once the application reads past the limit (``_ChunkedBody``).
     """
     limit = getattr(getattr(worker, "wsgi", None), "config", {}).get("MAX_CONTENT_LENGTH")
     length = _content_length(req)
     if limit is not None and length is not None and length > limit:
         req.force_close()
+    elif length is None and _chunked(req) and getattr(req, "body", None) is not None:
+        req.body = _ChunkedBody(req.body, req, limit)
 
 
 def _drain(req: Any, sock: socket.socket) -> bool:
@@ -243,11 +310,13 @@ def post_request(worker, req, environ, resp):  # type: ignore[no-untyped-def]
     next request (gunicorn's own drain stops at 64 KiB and then closes a connection it had
     announced as kept alive).
     """
+    if isinstance(body := getattr(req, "body", None), _ChunkedBody):
+        req.body = body.body  # what is drained from now on, the application did not read
     sock = environ.get("gunicorn.socket")
     if sys.exc_info()[0] is not None or resp is None or sock is None or req.version >= (2, 0):
         return  # gunicorn answers the error itself; HTTP/2 has its own framing
     try:
-        drained = not (getattr(req, "chunked", False) or _content_length(req)) or _drain(req, sock)
+        drained = not (_chunked(req) or _content_length(req)) or _drain(req, sock)
         if not drained or resp.should_close():
             _linger_close(sock)
     except Exception:
@@ -289,7 +358,7 @@ _SHARED_LIBRARIES = (
     "psycopg",
     "alembic",
     "flask",
-    "flask_limiter",
+    "limits",
     "prometheus_client",
 )
 

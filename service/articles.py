@@ -9,7 +9,9 @@ from typing import Any
 
 from service.recommender import Document
 
-ID_PATTERN = re.compile(r"^(?=.*[A-Za-z0-9])[A-Za-z0-9._~-]{1,200}$")
+# Matched whole (``fullmatch``; ``\Z`` too, for callers that use ``match``): Python's ``$`` also
+# matches before a final newline, which let "a\n" through.
+ID_PATTERN = re.compile(r"(?=.*[A-Za-z0-9])[A-Za-z0-9._~-]{1,200}\Z")
 # Limits of contract v1.1, the same for the API and import-corpus on every store.
 MAX_TITLE = 1_000
 MAX_URL = 2_048
@@ -18,7 +20,9 @@ MAX_TAG = 100
 MAX_CATEGORY = 200
 # NUL (PostgreSQL cannot store it) and unpaired surrogates (not encodable as UTF-8).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-_ABSOLUTE_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+_ABSOLUTE_URL = re.compile(r"https?://[^\s/?#]+\S*", re.IGNORECASE)  # fullmatch
+# Control characters (C0, DEL, C1) have no place in a URL, absolute or a path.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -123,12 +127,20 @@ def _storable(name: str, value: object, errors: list[FieldError]) -> None:
         errors.append(FieldError(name, "must not contain U+0000 or an unpaired surrogate"))
 
 
+def is_article_id(value: object) -> bool:
+    """Whether ``value`` is an article id: 1-200 characters of ``[A-Za-z0-9._~-]``, one a letter
+    or digit."""
+    return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None
+
+
 def _check_url(url: str | None, errors: list[FieldError]) -> None:
     if url is None:
         return
     if len(url) > MAX_URL:
         errors.append(FieldError("url", f"must be at most {MAX_URL} characters"))
-    elif not (_ABSOLUTE_URL.match(url) or (url.startswith("/") and not url.startswith("//"))):
+    elif _CONTROL.search(url):
+        errors.append(FieldError("url", "must not contain control characters"))
+    elif not (_ABSOLUTE_URL.fullmatch(url) or (url.startswith("/") and not url.startswith("//"))):
         errors.append(FieldError("url", "must be an absolute http(s) URL or a path starting with /"))
     else:
         _storable("url", url, errors)
@@ -162,7 +174,7 @@ def parse_article(record: Any, *, article_id: str | None = None) -> Article:
     raw_id = record.get("id", article_id)
     if article_id is not None and raw_id != article_id:
         errors.append(FieldError("id", f"does not match the id in the URL ({article_id!r})"))
-    if not isinstance(raw_id, str) or not ID_PATTERN.match(raw_id):
+    if not is_article_id(raw_id):
         errors.append(
             FieldError("id", "must be 1-200 characters of A-Z a-z 0-9 . _ ~ - with a letter or digit")
         )

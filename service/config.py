@@ -94,9 +94,11 @@ def default_config(instance_path: str) -> dict[str, Any]:
         # A view is acknowledged once committed; a request waits this long for its commit.
         "VIEW_COMMIT_TIMEOUT_SECONDS": 10.0,
         # Failed admin authentications allowed per client address (then 429 until the window
-        # passes), in the notation of the `limits` library; RATELIMIT_STORAGE_URI says where
-        # counts live (memory:// per worker; redis://host:6379 shared by every worker).
-        "ADMIN_AUTH_LIMIT": "10 per minute",
+        # passes; the right token is never refused), in the notation of the `limits` library:
+        # generous, so that a check probing every admin endpoint's 401 a few times never meets
+        # it. RATELIMIT_STORAGE_URI says where counts live (memory:// per worker;
+        # redis://host:6379 shared by every worker).
+        "ADMIN_AUTH_LIMIT": "300 per minute",
         "RATELIMIT_STORAGE_URI": "memory://",
         # Cache-Control max-age, in seconds, of recommendations and their HTML fragment.
         "HTTP_CACHE_MAX_AGE": 60,

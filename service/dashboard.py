@@ -12,14 +12,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, url_for
-from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response as BaseResponse
 
 from service.api import auth
 from service.api.auth import admin_required
 from service.api.shapes import summary_json
-from service.errors import InvalidParameter, error_response
+from service.errors import InvalidParameter
 from service.resources import get_catalog
 from service.store import ArticleSummary
 
@@ -89,12 +88,19 @@ def dashboard() -> Response:
 
 
 @blueprint.post("/admin/sign-in")
-@auth.counts_failed_authentication  # a wrong token answers 401, counted like a wrong bearer token
 def sign_in() -> BaseResponse:
     if not _admin_enabled():
         return _page("admin_disabled.html", 503)
     auth.protect_from_csrf()
     if not auth.token_matches(request.form.get("token", "").strip()):
+        # counted like a wrong bearer token; the right one is never refused
+        wait = auth.count_failed_authentication()
+        if wait is not None:
+            refused = _sign_in_form(
+                429, error="Too many failed sign-ins from this address. Wait a minute, then try again."
+            )
+            refused.headers["Retry-After"] = str(wait)
+            return refused
         return _sign_in_form(
             401, error="Wrong token: the server rejected it. Check ADMIN_TOKEN and try again."
         )
@@ -162,16 +168,6 @@ def csrf_failed(error: CSRFError) -> Response:
     )
 
 
-@blueprint.errorhandler(RateLimitExceeded)
-def too_many_failures(error: RateLimitExceeded) -> Response:
-    if request.endpoint == "dashboard.sign_in":
-        return _sign_in_form(
-            429, error="Too many failed sign-ins from this address. Wait a minute, then try again."
-        )
-    return error_response(429, "too_many_requests", str(error.description))
-
-
 def init_app(app: Flask) -> None:
     auth.init_session(app)
     app.register_blueprint(blueprint)
-    auth.limit_admin_views(app)

@@ -43,6 +43,14 @@ class Unauthorized(ServiceError):
     status, code = 401, "unauthorized"
 
 
+class TooManyRequests(ServiceError):
+    status, code = 429, "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ArticleNotFound(ServiceError):
     status, code = 404, "article_not_found"
 

@@ -9,9 +9,10 @@ from flask_cors import CORS
 
 # What a site's pages call from the browser: the lists, their fragment, the beacons and the
 # API description. Nothing else, so no admin or write endpoint ever answers another origin.
+# (``\Z``, not ``$``, which also matches before a final newline.)
 PUBLIC_PATHS = (
-    r"^/api/v1/articles/[^/]+/(recommendations|recommendations\.html|views|clicks)$",
-    r"^/api/v1/openapi\.json$",
+    r"^/api/v1/articles/[^/]+/(recommendations|recommendations\.html|views|clicks)\Z",
+    r"^/api/v1/openapi\.json\Z",
 )
 # Every HTML answer gets these unless its view set its own (the dashboard and the demo page
 # allow their own scripts and styles; a fragment needs nothing).

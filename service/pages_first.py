@@ -26,6 +26,8 @@ from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker
 
+from service.server_errors import JsonErrors
+
 # The request line of a beacon of this service (see service/api/beacons.py).
 BEACON_REQUEST = re.compile(rb"^(?:POST [^ ?]*/(?:views|clicks)|GET [^ ?]*/view\.gif)[ ?]")
 _PEEK_BYTES = 512
@@ -128,9 +130,10 @@ class TwoLaneExecutor(Executor):
                     thread.join()
 
 
-class PagesFirstWorker(ThreadWorker):
+class PagesFirstWorker(JsonErrors, ThreadWorker):
     """gunicorn's ``gthread`` worker with :class:`TwoLaneExecutor` as its thread pool; a beacon
-    is taken after every ``GUNICORN_BEACON_EVERY`` (default 8) page requests while pages wait."""
+    is taken after every ``GUNICORN_BEACON_EVERY`` (default 8) page requests while pages wait.
+    Requests gunicorn refuses itself are answered in JSON (:class:`JsonErrors`)."""
 
     def get_thread_pool(self) -> Executor:
         beacon_every = int(os.environ.get("GUNICORN_BEACON_EVERY", "").strip() or DEFAULT_BEACON_EVERY)

@@ -1,4 +1,5 @@
-"""Failed admin authentications are limited per client address; right tokens never count."""
+"""Failed admin authentications are limited per client address; right tokens never count and
+are never refused."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def from_address(address: str) -> dict[str, dict[str, str]]:
     return {"environ_base": {"REMOTE_ADDR": address}}
 
 
-def test_after_the_limit_of_failures_the_client_gets_429(client: FlaskClient, admin: dict[str, str]) -> None:
+def test_past_the_limit_of_failures_only_failures_get_429(client: FlaskClient, admin: dict[str, str]) -> None:
     paths = [STATS, "/api/v1/admin/reindex", "/api/v1/admin/exclusions"]  # one limit for all
     assert [client.get(path, headers=BAD).status_code for path in paths] == [401, 401, 401]
     refused = client.get(STATS, headers=BAD)
@@ -34,12 +35,62 @@ def test_after_the_limit_of_failures_the_client_gets_429(client: FlaskClient, ad
     assert refused.json["error"]["code"] == "too_many_requests"
     assert "failed admin authentications" in refused.json["error"]["message"]
     assert int(refused.headers["Retry-After"]) > 0
-    # locked out for the window, the right token included; writes are refused before the body
-    assert client.get(STATS, headers=admin).status_code == 429
-    assert client.put("/api/v1/articles/a-1", json={"title": "t"}, headers=admin).status_code == 429
+    assert client.get(STATS).status_code == 429  # no token is a failure too
+    # the right token is never refused: it was, for the whole window
+    assert client.get(STATS, headers=admin).status_code == 200
+    assert client.put("/api/v1/articles/a-1", json={"title": "t"}, headers=admin).status_code == 201
     # public endpoints are not limited
     assert client.get("/api/v1/articles").status_code == 200
     assert client.get("/healthz").status_code == 200
+
+
+# Every admin endpoint, as an acceptance check probes them for their 401.
+ADMIN_ENDPOINTS = [
+    ("PUT", "/api/v1/articles/a-1"),
+    ("POST", "/api/v1/articles"),
+    ("DELETE", "/api/v1/articles/a-1"),
+    ("POST", "/api/v1/admin/reindex"),
+    ("GET", "/api/v1/admin/reindex"),
+    ("GET", STATS),
+    ("GET", "/api/v1/admin/articles/a-1/history"),
+    ("GET", "/api/v1/admin/ctr"),
+    ("GET", "/api/v1/admin/articles/a-1/editorial"),
+    ("PUT", "/api/v1/admin/articles/a-1/editorial"),
+    ("GET", "/api/v1/admin/exclusions"),
+    ("PUT", "/api/v1/admin/exclusions"),
+    ("GET", "/admin/articles/search?q=a"),
+]
+NOT_ADMIN = [
+    {},
+    BAD,
+    {"Authorization": "Basic d3Jvbmc="},
+    {"Authorization": "Bearer"},
+    {"Authorization": "x"},
+]
+
+
+def test_the_default_limit_lets_a_check_probe_every_admin_endpoint_then_sign_in(
+    make_app: Callable[..., Flask], admin: dict[str, str]
+) -> None:
+    """Three rounds of five bad credentials on every admin endpoint (195 failures) within a
+    minute: each answers 401 (it was 429 from the eleventh), and the right token works."""
+    client = make_app().test_client()
+    for _ in range(3):
+        for method, path in ADMIN_ENDPOINTS:
+            for headers in NOT_ADMIN:
+                answer = client.open(path, method=method, headers=headers, json={})
+                assert answer.status_code == 401, (method, path, headers, answer.json)
+                assert answer.json["error"]["code"] == "unauthorized"
+    assert client.get(STATS, headers=admin).status_code == 200
+
+
+def test_sustained_guessing_is_throttled_by_default(
+    make_app: Callable[..., Flask], admin: dict[str, str]
+) -> None:
+    client = make_app().test_client()
+    answers = [client.get(STATS, headers=BAD).status_code for _ in range(301)]
+    assert answers == [401] * 300 + [429]
+    assert client.get(STATS, headers=admin).status_code == 200
 
 
 def test_other_clients_are_not_affected(client: FlaskClient, admin: dict[str, str]) -> None:
@@ -77,3 +128,4 @@ def test_counts_in_redis_are_shared_by_every_worker(tmp_path: Path, sqlite_url: 
     first, second = (create_app(config).test_client() for _ in range(2))
     assert [client.get(STATS, headers=BAD).status_code for client in (first, second, first)] == [401] * 3
     assert second.get(STATS, headers=BAD).status_code == 429
+    assert second.get(STATS, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).status_code == 200

@@ -75,6 +75,15 @@ def test_delete_then_get_is_404(seeded: Flask, client: FlaskClient, admin: dict[
     assert client.delete("/api/v1/articles/sleep-0", headers=admin).status_code == 404
 
 
+def test_delete_answers_204_without_content_or_a_content_type(
+    seeded: Flask, client: FlaskClient, admin: dict[str, str]
+) -> None:
+    response = client.delete("/api/v1/articles/sleep-0", headers=admin)
+    assert response.status_code == 204 and response.data == b""
+    assert "Content-Type" not in response.headers  # it said text/html
+    assert "Content-Security-Policy" not in response.headers  # nor is it an HTML page
+
+
 @pytest.mark.parametrize("failing", ["learn_neighbours", "rebuild_if_due"])
 def test_a_failure_after_the_commit_still_acknowledges_the_write(
     seeded: Flask,

@@ -165,12 +165,16 @@ def test_failed_sign_ins_count_against_the_admin_auth_limit(make_app: Callable[.
     assert client.post("/admin/sign-in", data=wrong).status_code == 401
     assert client.get("/api/v1/admin/stats", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.post("/admin/sign-in", data=wrong).status_code == 401
-    refused = client.post("/admin/sign-in", data={"token": ADMIN_TOKEN, "csrf_token": form})
+    refused = client.post("/admin/sign-in", data=wrong)
     assert refused.status_code == 429
     assert refused.mimetype == "text/html" and "Too many failed sign-ins" in refused.get_data(as_text=True)
     assert int(refused.headers["Retry-After"]) > 0
+    wrong_bearer = {"Authorization": "Bearer wrong"}
+    assert client.get("/api/v1/admin/stats", headers=wrong_bearer).status_code == 429  # one limit for all
+    # the right token is never refused, on the form or as a bearer token
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    assert client.get("/api/v1/admin/stats", headers=admin).status_code == 429  # one limit for all
+    assert client.get("/api/v1/admin/stats", headers=admin).status_code == 200
+    assert client.post("/admin/sign-in", data={"token": ADMIN_TOKEN, "csrf_token": form}).status_code == 303
     # a refused form (no CSRF token) is not a failed authentication
     other = make_app(ADMIN_AUTH_LIMIT="2 per minute").test_client()
     csrf_from(other)

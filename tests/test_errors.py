@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -84,6 +85,41 @@ CASES: list[tuple[str, str, str, dict[str, Any], int, str]] = [
     ),
     ("list limit", "GET", "/api/v1/articles?limit=101", {}, 400, "invalid_parameter"),
     ("list offset", "GET", "/api/v1/articles?offset=-3", {}, 400, "invalid_parameter"),
+    # Python's "$" matches before a final newline: numbers and ids are matched whole
+    ("list limit with a newline", "GET", "/api/v1/articles?limit=5%0A", {}, 400, "invalid_parameter"),
+    ("list offset with a newline", "GET", "/api/v1/articles?offset=0%0A", {}, 400, "invalid_parameter"),
+    (
+        "limit with a newline",
+        "GET",
+        "/api/v1/articles/sleep-0/recommendations?limit=5%0A",
+        {},
+        400,
+        "invalid_parameter",
+    ),
+    (
+        "id with a newline",
+        "PUT",
+        "/api/v1/articles/a%0A",
+        {"json": {"title": "t"}, "headers": AUTH},
+        422,
+        "invalid_article",
+    ),
+    (
+        "bulk id with a newline",
+        "POST",
+        "/api/v1/articles",
+        {"json": [{"id": "a\n", "title": "t"}], "headers": AUTH},
+        422,
+        "invalid_article",
+    ),
+    (
+        "pinned id with a newline",
+        "PUT",
+        "/api/v1/admin/articles/sleep-0/editorial",
+        {"json": {"pinned": ["sleep-1\n"]}, "headers": AUTH},
+        422,
+        "invalid_article",
+    ),
     ("stats window", "GET", "/api/v1/admin/stats?window=2d", {"headers": AUTH}, 400, "invalid_parameter"),
     ("stats limit", "GET", "/api/v1/admin/stats?limit=0", {"headers": AUTH}, 400, "invalid_parameter"),
     ("unknown article", "GET", "/api/v1/articles/nope/recommendations", {}, 404, "article_not_found"),
@@ -291,6 +327,48 @@ def test_bad_request_gets_its_error_and_stores_nothing(
     assert error["code"] == code and isinstance(error["message"], str) and error["message"]
     assert "Traceback" not in response.get_data(as_text=True)
     assert snapshot(store) == before
+
+
+@pytest.mark.parametrize(("size", "status"), [(4096, 201), (4097, 413)])
+def test_a_chunked_body_is_held_to_the_limit_too(
+    limited: Flask, admin: dict[str, str], size: int, status: int
+) -> None:
+    """No Content-Length (a chunked upload, whose end the server finds): werkzeug read up to the
+    limit and took that for the whole body."""
+    body = b'{"title": "chunked"}'
+    response = limited.test_client().put(
+        "/api/v1/articles/chunked",
+        input_stream=io.BytesIO(body + b" " * (size - len(body))),
+        content_type="application/json",
+        headers={**admin, "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},  # as gunicorn says
+    )
+    assert response.status_code == status, response.json
+    if status == 413:
+        assert response.json["error"]["code"] == "payload_too_large"
+        assert limited.extensions["store"].articles.get("chunked") is None
+
+
+class BreaksOff(io.BytesIO):
+    """A body stream whose read past its bytes fails, as gunicorn's on a malformed chunk."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        if data := super().read(size):
+            return data
+        raise OSError("malformed chunk")
+
+
+def test_a_chunked_body_breaking_off_at_the_limit_is_400(limited: Flask, admin: dict[str, str]) -> None:
+    body = b'{"title": "chunked"}'
+    response = limited.test_client().put(
+        "/api/v1/articles/chunked",
+        input_stream=BreaksOff(body + b" " * (4096 - len(body))),
+        content_type="application/json",
+        headers={**admin, "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 400, response.json
+    assert response.json["error"]["code"] == "bad_request"
 
 
 def test_invalid_bulk_lists_each_bad_item_by_index(limited: Flask, admin: dict[str, str]) -> None:

@@ -161,3 +161,41 @@ def test_pooled_clients_pausing_between_requests_are_never_reset(server: Server)
         time.sleep(8)
     assert traffic.failures == [], "\n".join(traffic.failures)
     assert traffic.answered > 20
+
+
+def send_chunked(
+    server: Server, connection: HTTPConnection, method: str, path: str, body: bytes
+) -> tuple[int, str | None, Any]:
+    """Send ``body`` with ``Transfer-Encoding: chunked`` (no Content-Length), as the admin;
+    the answer's status, Connection header and JSON."""
+    chunks = (body[start : start + 16 * 1024] for start in range(0, len(body), 16 * 1024))
+    headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"}
+    connection.request(method, path, body=chunks, headers=headers, encode_chunked=True)
+    response = connection.getresponse()
+    return response.status, response.getheader("Connection"), json.loads(response.read())
+
+
+def test_an_oversized_chunked_upload_is_413_and_closes_the_connection(server: Server) -> None:
+    """A chunked body has no Content-Length to refuse up front: it was cut at the limit and the
+    first LIMIT bytes stored (a JSON document padded with spaces still parses)."""
+    title, path = b'{"title": "chunked"}', "/api/v1/articles/chunked"
+    connection = HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        # just over, and more than the lingering close discards: the rest is drained
+        for size in (LIMIT + 1024, 4 * 1024 * 1024):
+            over = title + b" " * (size - len(title))
+            status, header, answer = send_chunked(server, connection, "PUT", path, over)
+            assert (status, header) == (413, "close"), answer
+            assert answer["error"]["code"] == "payload_too_large"
+            assert server.request("GET", path)[0] == 404
+        # exactly at the limit is taken, and the connection is kept
+        exact = title + b" " * (LIMIT - len(title))
+        status, header, answer = send_chunked(server, connection, "PUT", path, exact)
+        assert (status, header, answer["title"]) == (201, "keep-alive", "chunked")
+        # a body the application does not read (a beacon's) is drained, whatever its size
+        beacon = "/api/v1/articles/no-such-article/views"
+        status, header, answer = send_chunked(server, connection, "POST", beacon, b"v" * 2 * LIMIT)
+        assert (status, header, answer["error"]["code"]) == (404, "keep-alive", "article_not_found")
+        assert server.request("GET", "/healthz", connection=connection)[0] == 200
+    finally:
+        connection.close()

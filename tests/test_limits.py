@@ -28,6 +28,12 @@ HOSTILE = [
     ("url", "example.com/no-scheme"),
     ("url", "//evil.example/protocol-relative"),
     ("url", "https://example.com/with\x00nul"),
+    ("url", "https://example.com/x\n"),  # Python's "$" matches before a final newline
+    ("url", "/x\n"),
+    ("url", "/with\ttab"),  # control characters, in a path too
+    ("url", "https://example.com/\x01"),
+    ("url", "/del\x7f"),
+    ("url", "https://example.com/c1\x9b"),
     ("category", "c" * 201),
     ("category", ""),
     ("category", "nul \x00"),
@@ -116,6 +122,7 @@ def test_import_corpus_applies_the_same_limits(runner: FlaskCliRunner, store: St
         json.dumps({**article("sleep", 73), "published_at": "9999-12-31T23:59:59-01:00"}),
         "[" * 5_000 + "]" * 5_000,
         json.dumps({**article("sleep", 74), "title": "bad \ud800"}),
+        json.dumps({**article("sleep", 75), "id": "sleep-75\n"}),
     ]
     path = tmp_path / "hostile.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -125,4 +132,5 @@ def test_import_corpus_applies_the_same_limits(runner: FlaskCliRunner, store: St
     assert f"{path}:3: published_at:" in result.output
     assert f"{path}:4: not valid JSON: nested deeper than 64 levels" in result.output
     assert f"{path}:5: title:" in result.output
+    assert f"{path}:6: id:" in result.output
     assert store.articles.get("sleep-71") is None

@@ -146,4 +146,6 @@ def delete_article(article_id: str) -> Response:
     if not get_store().articles.delete(article_id, now=_now()):
         raise ArticleNotFound(article_id)
     _after_write([])
-    return Response(status=204)
+    response = Response(status=204)
+    del response.headers["Content-Type"]  # no content, so no type (Flask's default: text/html)
+    return response

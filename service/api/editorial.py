@@ -10,7 +10,7 @@ from flask import Blueprint
 from service.api.auth import admin_required
 from service.api.body import json_body
 from service.api.shapes import editorial_json, exclusions_json
-from service.articles import ID_PATTERN, MAX_CATEGORY, unstorable
+from service.articles import MAX_CATEGORY, is_article_id, unstorable
 from service.errors import ArticleNotFound, InvalidArticle
 from service.resources import get_store
 from service.store import ArticleEditorial, SiteExclusions, Store
@@ -33,7 +33,7 @@ def _strings(body: dict[str, Any], field: str, problems: list[dict[str, Any]], *
     ):
         problems.append(_problem(field, f"must be a list of at most {MAX_IDS} strings"))
         return []
-    if ids and not all(ID_PATTERN.match(item) for item in value):
+    if ids and not all(is_article_id(item) for item in value):
         problems.append(_problem(field, "every entry must be an article id"))
     elif not ids and not all(
         1 <= len(item.strip()) <= MAX_CATEGORY and not unstorable(item) for item in value

@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping
 
 from service.errors import InvalidParameter
 
-_INTEGER = re.compile(r"^[0-9]{1,9}$")
+_INTEGER = re.compile(r"[0-9]{1,9}")  # fullmatch: "$" would let "5\n" through
 
 
 def integer(args: Mapping[str, str], name: str, *, default: int, low: int, high: int) -> int:
@@ -15,7 +15,7 @@ def integer(args: Mapping[str, str], name: str, *, default: int, low: int, high:
     raw = args.get(name)
     if raw is None:
         return default
-    if not _INTEGER.match(raw) or not low <= int(raw) <= high:
+    if not _INTEGER.fullmatch(raw) or not low <= int(raw) <= high:
         raise InvalidParameter(
             f"{name} must be a whole number from {low} to {high}.", details={"parameter": name}
         )
