@@ -32,14 +32,36 @@ from service.reindex import (
 from service.resources import get_store
 
 
+class _ProgressLines:
+    """Progress for a log, not a terminal: a line at every tenth of the work (a bar redrawn with
+    carriage returns would show only its label there)."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self.label, self.total, self.pos, self._shown = label, max(total, 1), 0, -1
+
+    def update(self, steps: int) -> None:
+        self.pos += steps
+        tenth = min(10 * self.pos // self.total, 10)
+        if tenth > self._shown:
+            self._shown = tenth
+            click.echo(f"{self.label}  {10 * tenth:3d}%  ({self.pos}/{self.total})", err=True)
+
+    def __exit__(self, *_exc: object) -> None:
+        pass
+
+
 @contextmanager
 def progress_bar(label: str) -> Iterator[ProgressCallback]:
-    """A progress callback that draws a bar on stderr once the total is known."""
+    """A progress callback that draws a bar on stderr once the total is known (on a terminal;
+    elsewhere, such as a log or a pipe, a line at every tenth)."""
     state: dict[str, Any] = {}
 
     def update(done: int, total: int) -> None:
         if "bar" not in state:
-            state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr).__enter__()
+            if sys.stderr.isatty():
+                state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr).__enter__()
+            else:
+                state["bar"] = _ProgressLines(label, total)
         bar = state["bar"]
         bar.update(done - bar.pos)
 

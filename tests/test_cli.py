@@ -93,6 +93,7 @@ def test_reindex_builds_records_a_job_and_skips_when_unchanged(
     result = runner.invoke(args=["reindex"])
     assert result.exit_code == 0, result.output
     assert "with 8 articles" in last_line(result.output)
+    assert "neighbours  100%  (8/8)" in result.stderr  # progress lines: the runner is no terminal
     job = store.jobs.latest(now=datetime.now(UTC), stale_after=app.extensions["reindexer"].stale_after)
     assert job is not None and job.source == "cli" and job.state == "succeeded" and job.articles == 8
     unchanged = runner.invoke(args=["reindex", "--if-changed"])
