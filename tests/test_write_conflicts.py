@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from service.articles import Article, parse_article
 from service.store import OverlayEntry, Store
 from service.store import articles as articles_module
-from service.store.engine import run_write
+from service.store.engine import one_at_a_time, run_write
 from service.store.schema import articles
 from tests.factories import article
 
@@ -39,16 +39,17 @@ def store(postgres_url: str) -> Iterator[Store]:
 
 
 @pytest.fixture
-def blocked_by(postgres_server: str) -> Iterator[Callable[[Connection], None]]:
-    """``wait(connection)``: returns once another backend waits for a lock ``connection`` holds."""
+def blocked_by(postgres_server: str) -> Iterator[Callable[..., None]]:
+    """``wait(connection, count=1)``: returns once ``count`` other backends wait for a lock
+    ``connection`` holds."""
     observer = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
     query = text("SELECT count(*) FROM pg_stat_activity WHERE :holder = ANY(pg_blocking_pids(pid))")
 
-    def wait(connection: Connection) -> None:
+    def wait(connection: Connection, count: int = 1) -> None:
         holder = connection.scalar(text("SELECT pg_backend_pid()"))
         deadline = time.monotonic() + WAIT_SECONDS
         with observer.connect() as watching:
-            while not watching.scalar(query, {"holder": holder}):
+            while watching.scalar(query, {"holder": holder}) < count:
                 assert time.monotonic() < deadline, "no backend ever waited for this connection's locks"
                 time.sleep(0.005)
 
@@ -157,3 +158,29 @@ def test_other_errors_are_not_run_again(store: Store) -> None:
     with pytest.raises(IntegrityError):
         run_write(store.engine, work)
     assert attempts == [1]
+
+
+def test_article_deletes_and_learned_neighbours_are_written_one_at_a_time(
+    store: Store, blocked_by: Callable[..., None]
+) -> None:
+    """An entry is in two articles' lists: two deletes, or a delete and a learning, would meet on
+    the entries in either order. They wait for one another instead."""
+    now = datetime.now(UTC)
+    store.articles.upsert_many(stored("a-1", "a-2", "fresh", "x"), now=now)
+    store.overlay.replace(
+        ["x"], [OverlayEntry("a-1", "x", 0.5, 0.5), OverlayEntry("x", "a-1", 0.5, 0.5)], now=now
+    )
+    entries = [OverlayEntry(target, "fresh", 0.5, 0.5) for target in ("a-1", "a-2", "x")]
+    with store.engine.connect() as other, other.begin():
+        one_at_a_time(other)
+        deleting = Background(lambda: store.articles.delete("x", now=now))
+        learning = Background(lambda: store.overlay.replace(["fresh"], entries, now=now))
+        deleting.start()
+        blocked_by(other)
+        learning.start()
+        blocked_by(other, 2)
+    assert deleting.outcome() is True
+    learning.outcome()
+    learned = store.overlay.all()
+    assert "x" not in learned and sorted(learned) == ["a-1", "a-2"]
+    assert {entry.neighbour_id for found in learned.values() for entry in found} == {"fresh"}

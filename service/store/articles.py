@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, Row, bindparam, delete, func, select
 
 from service.articles import Article
 from service.store.changes import ARTICLE, record_changes
-from service.store.engine import run_write, upsert
+from service.store.engine import one_at_a_time, run_write, upsert
 from service.store.schema import UNDATED, articles
 
 # Enough ids per IN (...) to stay far below every driver's parameter limit.
@@ -164,6 +164,7 @@ class ArticleRepository:
         """Delete an article and its view counts; ``False`` when there was none."""
 
         def write(connection: Connection) -> bool:
+            one_at_a_time(connection)  # its cascade into the learned neighbours: see OverlayRepository
             deleted = bool(connection.execute(delete(articles).where(articles.c.id == article_id)).rowcount)
             if deleted:
                 record_changes(connection, [(ARTICLE, article_id)], now=now)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from psycopg.pq import TransactionStatus
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError
@@ -231,6 +231,19 @@ def run_write(engine: Engine, work: Callable[[Connection], T], *, attempts: int 
             return work(connection)
 
     return retry_transient(attempt, attempts=attempts)
+
+
+# A transaction-level advisory lock (PostgreSQL) for the writers of the learned neighbours and
+# the deletes that cascade into them: the rows of one article's list are also in the lists of
+# others, so two of these writers can meet in any order. Any bigint unique to this service.
+NEIGHBOUR_WRITERS_LOCK = 0x52454C4154454431
+
+
+def one_at_a_time(connection: Connection, key: int = NEIGHBOUR_WRITERS_LOCK) -> None:
+    """Wait until no other transaction holds ``key``, then hold it until this one ends
+    (PostgreSQL; on SQLite every writer already holds the database)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def _sqlstate(error: BaseException) -> str | None:

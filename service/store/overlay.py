@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, delete, or_, select, union
 from service.store.articles import lock_stored
 from service.store.changes import OVERLAY, OVERLAY_ALL, record_changes
 from service.store.clock import database_now
-from service.store.engine import run_write, upsert
+from service.store.engine import one_at_a_time, run_write, upsert
 from service.store.schema import articles, neighbour_overlay
 
 _CHUNK = 500
@@ -37,7 +37,10 @@ class OverlayRepository:
 
     Writers lock in one order, the one a ``DELETE`` of an article takes (the article, then the
     entries its foreign keys cascade to, then the store's version row): first the articles their
-    entries name, in id order, then the entries, in key order; the version row last.
+    entries name, in id order, then the entries, in key order; the version row last. On
+    PostgreSQL they and article deletes also run one at a time (:func:`one_at_a_time`): an entry
+    is in two articles' lists, so two writers could still meet on the entries in either order
+    (seen under 12 threads of mixed writes: 73 deadlocks in 20 s, each a second's wait).
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -56,6 +59,7 @@ class OverlayRepository:
     def _replace(
         self, connection: Connection, changed: list[str], entries: Sequence[OverlayEntry], *, now: datetime
     ) -> None:
+        one_at_a_time(connection)
         learned_at = database_now(connection)
         named = {entry.article_id for entry in entries} | {entry.neighbour_id for entry in entries}
         for chunk in _chunks(changed):
@@ -91,6 +95,7 @@ class OverlayRepository:
         read the store at ``moment`` has taken in."""
 
         def clear(connection: Connection) -> None:
+            one_at_a_time(connection)
             learned_before = neighbour_overlay.c.created_at < moment
             named = union(
                 select(neighbour_overlay.c.article_id).where(learned_before),
