@@ -140,6 +140,8 @@ def _check_url(url: str | None, errors: list[FieldError]) -> None:
         errors.append(FieldError("url", f"must be at most {MAX_URL} characters"))
     elif _CONTROL.search(url):
         errors.append(FieldError("url", "must not contain control characters"))
+    elif "\\" in url:  # browsers read a backslash as "/": /\evil.example is //evil.example
+        errors.append(FieldError("url", "must not contain a backslash (percent-encode it as %5C)"))
     elif not (_ABSOLUTE_URL.fullmatch(url) or (url.startswith("/") and not url.startswith("//"))):
         errors.append(FieldError("url", "must be an absolute http(s) URL or a path starting with /"))
     else:

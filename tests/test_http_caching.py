@@ -165,6 +165,18 @@ def test_other_origins_are_not_allowed(cors_client: FlaskClient) -> None:
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
+@pytest.mark.parametrize("origin", [None, "https://evil.example"])
+def test_public_answers_vary_by_origin_for_any_request(
+    make_app: Callable[..., Flask], origin: str | None
+) -> None:
+    """An answer without the CORS header (no Origin, or one not allowed) is cacheable too: a
+    shared cache must not serve it to the allowed site. With one origin configured as well."""
+    for origins in ([SITE], [SITE, "https://m.example-health.com"]):
+        client = make_app(CORS_ORIGINS=origins).test_client()
+        response = client.get(RECOMMENDATIONS, headers={} if origin is None else {"Origin": origin})
+        assert "Origin" in response.headers.get("Vary", ""), (origins, origin)
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [
@@ -190,6 +202,13 @@ def test_admin_endpoints_never_allow_another_origin(
     assert "Access-Control-Allow-Origin" not in preflight.headers
     response = cors_client.open(path, method=method, headers={"Origin": SITE, **admin})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "path", ["/healthz", RECOMMENDATIONS, "/api/v1/articles/unknown", "/api/v1/openapi.json", "/widget.js"]
+)
+def test_every_answer_forbids_content_sniffing(client: FlaskClient, path: str) -> None:
+    assert client.get(path).headers["X-Content-Type-Options"] == "nosniff"
 
 
 @pytest.mark.parametrize("path", ["/admin", "/demo/sleep-1", "/demo/unknown", FRAGMENT])

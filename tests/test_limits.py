@@ -34,6 +34,8 @@ HOSTILE = [
     ("url", "https://example.com/\x01"),
     ("url", "/del\x7f"),
     ("url", "https://example.com/c1\x9b"),
+    ("url", "/\\evil.example/phish"),  # browsers read a backslash as "/": //evil.example
+    ("url", "https://evil.example\\@good.example/"),  # the host is evil.example to a browser
     ("category", "c" * 201),
     ("category", ""),
     ("category", "nul \x00"),
