@@ -274,6 +274,20 @@ def test_link_from_another_site_reloads_once_without_touching_the_session(client
     assert 'action="/admin/sign-in"' in again.get_data(as_text=True)
 
 
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/admin?opened=1"), ("POST", "/admin/sign-in"), ("POST", "/admin/sign-out")]
+)
+def test_another_site_cannot_replace_the_session_cookie(client: FlaskClient, method: str, path: str) -> None:
+    """A request from another site comes without the SameSite=Strict cookie even when the admin
+    is signed in: its answer must not set a new one (that would sign the admin out)."""
+    cross_site = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}
+    answer = client.open(path, method=method, headers=cross_site, data={"token": "guess"})
+    assert answer.status_code < 500
+    assert "Set-Cookie" not in answer.headers
+    same_site = client.get("/admin", headers={"Sec-Fetch-Site": "same-origin"})
+    assert SESSION_COOKIE in same_site.headers.get("Set-Cookie", "")  # the form's session, as before
+
+
 def test_public_answers_never_carry_the_session_cookie(seeded: Flask) -> None:
     client = seeded.test_client()
     sign_in(client)

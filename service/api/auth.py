@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar, cast
 
 from flask import Flask, Request, Response, current_app, request, session
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
@@ -176,6 +176,20 @@ class CookielessFastPath(SecureCookieSessionInterface):
         if self.get_cookie_name(app) not in request.cookies and app.secret_key:
             return self.session_class()
         return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        """Never start a session in answer to another site's request.
+
+        The session cookie is ``SameSite=Strict``: a request from another site's page (a link, a
+        form) comes without it even when the admin is signed in. A new session cookie set in its
+        answer (the sign-in form's CSRF token) would replace the signed-in one: any site could
+        sign the admin out. The sign-in form such a request gets works after a reload."""
+        if (
+            request.headers.get("Sec-Fetch-Site") == "cross-site"
+            and self.get_cookie_name(app) not in request.cookies
+        ):
+            return
+        super().save_session(app, session, response)
 
 
 class FailedAuthentications:
