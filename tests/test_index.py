@@ -48,6 +48,18 @@ def documents(per_topic: int = 4) -> list[Document]:
         ("an unfinished <!-- comment", "an unfinished <!-- comment"),
         ("bad &#xFFFFFFFF; reference", "bad \ufffd reference"),
         ("stray < and <3 and </", "stray < and <3 and </"),
+        # a whole document that leaves out </head>, as HTML allows
+        ("<html><head><title>T</title><body><p>visible prose</p></body></html>", "T visible prose"),
+        # a tag name written as text (Markdown's inline code): no element ever ends it
+        ("Put it in the `<head>` of your page. Then deploy.", "Put it in the `` of your page. Then deploy."),
+        ("Use a `<script>` tag here. More text.", "Use a `` tag here. More text."),
+        ("<p>a</p><script>var x = 1;</script><p>b</p> and `<style>` later", "a b and `` later"),
+        # HTML5's sections separate words as paragraphs do
+        (
+            "<header>Intro</header><main>Body</main><nav>Menu</nav><footer>Foot</footer>",
+            "Intro Body Menu Foot",
+        ),
+        ("<figure>Chart</figure><aside>Note</aside><details>More</details>", "Chart Note More"),
     ],
 )
 def test_strip_html_keeps_the_text_a_reader_sees(html: str, text: str) -> None:

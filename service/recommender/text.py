@@ -21,35 +21,19 @@ _plain_text_count: ContextVar[list[int] | None] = ContextVar("plain_text_count",
 # CJKAnalyzer). Hangul is written with spaces between words and needs no change.
 _CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
 
-# Elements whose content is never prose a reader sees.
-_SKIPPED_ELEMENTS = frozenset({"script", "style", "noscript", "template", "svg", "head"})
-# Elements that separate words, so "<p>one</p><p>two</p>" does not become "onetwo".
+# Elements whose content is never prose a reader sees. (Not ``head``: a document may leave out
+# ``</head>``, and its body would go with it.)
+_SKIPPED_ELEMENTS = frozenset({"script", "style", "noscript", "template", "svg"})
+# Elements that separate words, so "<p>one</p><p>two</p>" does not become "onetwo": HTML's
+# block-level and table elements, and those that stand apart from the text around them.
 _BLOCK_ELEMENTS = frozenset(
     {
-        "p",
-        "div",
-        "br",
-        "li",
-        "ul",
-        "ol",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "tr",
-        "td",
-        "th",
-        "table",
-        "section",
-        "article",
-        "blockquote",
-        "pre",
-        "hr",
-        "figcaption",
-        "dd",
-        "dt",
+        *("address", "article", "aside", "blockquote", "details", "dialog", "dd", "div", "dl"),
+        *("dt", "fieldset", "figcaption", "figure", "footer", "form", "header", "hgroup", "hr"),
+        *("li", "main", "menu", "nav", "ol", "p", "pre", "section", "summary", "ul", "legend"),
+        *("h1", "h2", "h3", "h4", "h5", "h6", "br", "body", "title", "option", "label"),
+        *("table", "caption", "thead", "tbody", "tfoot", "tr", "td", "th"),
+        *("iframe", "object", "textarea", "video", "audio", "canvas", "img", "button", "select"),
     }
 )
 
@@ -61,22 +45,36 @@ class _TextExtractor(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skip_depth = 0
+        # What a skipped element held so far: text after all if the element never ends
+        # ("put it in the `<script>` tag" in a Markdown body is prose, not a script).
+        self._skipped: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIPPED_ELEMENTS:
             self._skip_depth += 1
         elif tag in _BLOCK_ELEMENTS:
-            self.parts.append("\n")
+            self._text("\n")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIPPED_ELEMENTS:
-            self._skip_depth = max(0, self._skip_depth - 1)
+        if tag in _SKIPPED_ELEMENTS and self._skip_depth:
+            self._skip_depth -= 1
+            if not self._skip_depth:
+                self._skipped.clear()
         elif tag in _BLOCK_ELEMENTS:
-            self.parts.append("\n")
+            self._text("\n")
 
     def handle_data(self, data: str) -> None:
+        self._text(data)
+
+    def _text(self, text: str) -> None:
+        (self._skipped if self._skip_depth else self.parts).append(text)
+
+    def text(self) -> str:
+        """The text collected, once the whole body is fed and closed: with what an element that
+        never ended held (the parser keeps an unended script's or style's content unread)."""
         if not self._skip_depth:
-            self.parts.append(data)
+            return "".join(self.parts)
+        return "".join([*self.parts, *self._skipped, self.rawdata])
 
     def parse_marked_section(self, i: int, report: bool = True) -> int:
         # "<![a-z]>" in a Perl article is no marked section the parser knows: the standard
@@ -102,7 +100,7 @@ def strip_html(body: str) -> str:
         if counter is not None:
             counter[0] += 1
         return body
-    return "".join(extractor.parts)
+    return extractor.text()
 
 
 @contextmanager
