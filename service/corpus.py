@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -39,16 +40,30 @@ def read_corpus(path: Path) -> Iterator[SourceRecord]:
 
 
 def _read_json_lines(path: Path) -> Iterator[SourceRecord]:
+    """Each line decoded on its own: a line that is not UTF-8 is reported by ``file:line`` like
+    any bad record (a byte-order mark at the start is allowed); a damaged gzip stops the import."""
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
-        handle = opener(path, "rt", encoding="utf-8")
+        handle = opener(path, "rb")
     except OSError as error:
         raise CorpusError(f"cannot read {path}: {error}") from error
     with handle:
-        for number, line in enumerate(handle, start=1):
+        lines = enumerate(handle, start=1)
+        while True:
+            try:
+                number, raw = next(lines)
+            except StopIteration:
+                return
+            except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
+                raise CorpusError(f"cannot read {path}: {error or 'the gzip stream ends early'}") from error
+            location = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                yield SourceRecord(location, Unparsable(f"not valid UTF-8: {error}"))
+                continue
             if not line.strip():
                 continue
-            location = f"{path}:{number}"
             try:
                 record = load_document(line)
             except ValueError as error:
@@ -62,7 +77,7 @@ def _read_markdown_folder(folder: Path) -> Iterator[SourceRecord]:
             continue
         location = f"{path}:1"
         try:
-            post = frontmatter.load(path)
+            post = frontmatter.loads(path.read_text(encoding="utf-8-sig"))  # a leading BOM is allowed
         except (yaml.YAMLError, UnicodeDecodeError, ValueError) as error:
             yield SourceRecord(location, Unparsable(f"unreadable front matter: {error}"))
             continue

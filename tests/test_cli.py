@@ -86,6 +86,41 @@ def test_import_of_a_missing_path_fails_clearly(runner: FlaskCliRunner, tmp_path
     assert result.exit_code != 0 and "nope.jsonl" in result.output
 
 
+def test_import_reads_a_byte_order_mark_and_names_the_line_that_is_not_utf8(
+    runner: FlaskCliRunner, store: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "exported.jsonl"
+    lines = [json.dumps(record).encode() for record in corpus(1)]
+    lines[2] = lines[2].replace(b'"title": "', b'"title": "caf\xe9 ')  # Latin-1, not UTF-8
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n")  # as Windows tools save it
+    refused = runner.invoke(args=["import-corpus", str(path)])
+    assert refused.exit_code != 0 and f"{path}:3: not valid UTF-8" in refused.output
+    assert "Traceback" not in refused.output and store.articles.get("sleep-0") is None
+    skipped = runner.invoke(args=["import-corpus", str(path), "--skip-invalid"])
+    assert last_line(skipped.output) == "imported 3 articles: 3 created, 0 updated, 1 skipped"
+    assert store.articles.get(json.loads(lines[0])["id"]) is not None  # the first line, after the mark
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    (folder / "with-mark.md").write_bytes(b"\xef\xbb\xbf---\ntitle: Marked\n---\nBody text.\n")
+    imported = runner.invoke(args=["import-corpus", str(folder)])
+    assert last_line(imported.output) == "imported 1 articles: 1 created, 0 updated, 0 skipped"
+    marked = store.articles.get("with-mark")
+    assert marked is not None and marked.title == "Marked"
+
+
+@pytest.mark.parametrize("damage", ["not gzip", "truncated"])
+def test_import_of_a_damaged_gzip_fails_clearly(
+    runner: FlaskCliRunner, store: Store, tmp_path: Path, damage: str
+) -> None:
+    path = tmp_path / "articles.jsonl.gz"
+    whole = gzip.compress("\n".join(json.dumps(record) for record in corpus(5)).encode())
+    path.write_bytes(b"plain text named .gz" if damage == "not gzip" else whole[: len(whole) // 2])
+    result = runner.invoke(args=["import-corpus", str(path)])
+    assert result.exit_code != 0
+    assert last_line(result.output).startswith(f"Error: cannot read {path}:"), result.output
+    assert store.articles.count_published(now=datetime.now(UTC)) == 0
+
+
 def test_reindex_builds_records_a_job_and_skips_when_unchanged(
     app: Flask, runner: FlaskCliRunner, store: Store, tmp_path: Path
 ) -> None:
