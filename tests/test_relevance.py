@@ -365,6 +365,12 @@ def test_the_closest_match_by_words_leads_unless_scored_far_below_the_best() -> 
     # with a share of 0 it always leads; the inputs are not changed
     assert lead_with_closest(columns, scores, cosines, 0.8, 0.0)[0][1].tolist() == [9, 7, 8, -1]
     assert columns[0].tolist() == [3, 4, 5, 6] and scores[0, 3] == np.float32(0.2)
+    # a near-duplicate scored above every servable candidate does not raise the lead's score
+    top_duplicate = np.array([[0.9, 0.5, 0.4, 0.2]], np.float32)
+    near = np.array([[0.95, 0.2, 0.3, 0.4]], np.float32)
+    led, led_scores, _ = lead_with_closest(columns[:1], top_duplicate, near, 0.8, 0.0)
+    assert led[0].tolist() == [6, 3, 4, 5]  # 3 is the near-duplicate
+    np.testing.assert_allclose(led_scores[0], [0.5, 0.9, 0.5, 0.4])  # tied with 4, the best served
 
 
 def test_lists_lead_with_the_closest_match_and_fresh_articles_alike() -> None:
@@ -376,7 +382,8 @@ def test_lists_lead_with_the_closest_match_and_fresh_articles_alike() -> None:
     for row, document in enumerate(documents):
         built = index.neighbours(row)
         closest = max((n for n in built if n.cosine < index.duplicate_threshold), key=lambda n: n.cosine)
-        assert built[0].id == closest.id and built[0].score == max(n.score for n in built)
+        servable = [n.score for n in built if n.cosine < index.duplicate_threshold]
+        assert built[0].id == closest.id and built[0].score == max(servable)
         moved += plain.neighbours(row)[0].id != closest.id
         if row % 40 == 0:
             fresh = index.similar_to(document, k=10)

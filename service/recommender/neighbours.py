@@ -467,9 +467,10 @@ def favour_closest(
 def lead_with_closest(
     columns: np.ndarray, scores: np.ndarray, cosines: np.ndarray, duplicate_threshold: float, min_share: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each row's closest match by words first, scored as the row's best score: the candidate of
-    highest tf-idf cosine below ``duplicate_threshold`` (a near-duplicate is never served), when
-    its own score is at least ``min_share`` of the row's best.
+    """Each row's closest match by words first, scored as the row's best score among the
+    candidates that can be served: the candidate of highest tf-idf cosine below
+    ``duplicate_threshold`` (a near-duplicate is never served), when its own score is at least
+    ``min_share`` of the row's best.
 
     The re-rankings move candidates by subject; where "related" is narrow (an editor's link, the
     same condition described on another page) the one specific match can fall out of the first
@@ -488,6 +489,9 @@ def lead_with_closest(
     key = np.where(valid, -np.arange(columns.shape[1], dtype=np.float64), -np.inf)
     key[rows, closest[rows]] = 1.0
     order = np.argsort(-key, axis=1, kind="stable")
+    # Tied with the best that can be served: a near-duplicate's score (never served) would
+    # put the lead above every other item of the list, and above the cosine scale.
+    best_served = np.where(valid & (cosines < duplicate_threshold), scores, 0.0).max(axis=1, initial=0.0)
     columns, scores, cosines = (np.take_along_axis(a, order, axis=1) for a in (columns, scores, cosines))
-    scores[rows, 0] = best[rows]
+    scores[rows, 0] = best_served[rows]
     return columns, scores, cosines
