@@ -93,6 +93,9 @@ def import_corpus_command(path: Path, skip_invalid: bool) -> None:
         click.echo(problem, err=True)
     if parsed.invalid and not skip_invalid:
         _fail(f"{parsed.invalid} invalid records; nothing imported (use --skip-invalid to import the rest)")
+    repeated = len(parsed.articles) - len({article.id for article in parsed.articles})
+    if repeated:
+        click.echo(f"{repeated} records repeat an earlier record's id: the last of each is kept", err=True)
     counts = get_store().articles.upsert_many(parsed.articles, now=datetime.now(UTC))
     click.echo(
         f"imported {counts.created + counts.updated} articles: {counts.created} created, "

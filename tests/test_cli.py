@@ -81,6 +81,16 @@ def test_a_bad_record_is_reported_by_file_and_line_and_nothing_is_imported(
     assert store.articles.get("sleep-2") is not None
 
 
+def test_import_says_when_records_repeat_an_id(runner: FlaskCliRunner, store: Store, tmp_path: Path) -> None:
+    records = corpus(1)
+    again = {**records[0], "title": "The second record of this id"}
+    result = runner.invoke(args=["import-corpus", str(write_jsonl(tmp_path / "a.jsonl", [*records, again]))])
+    assert "1 records repeat an earlier record's id: the last of each is kept" in result.stderr
+    assert last_line(result.output) == "imported 4 articles: 4 created, 0 updated, 0 skipped"
+    stored = store.articles.get(records[0]["id"])
+    assert stored is not None and stored.title == "The second record of this id"
+
+
 def test_import_of_a_missing_path_fails_clearly(runner: FlaskCliRunner, tmp_path: Path) -> None:
     result = runner.invoke(args=["import-corpus", str(tmp_path / "nope.jsonl")])
     assert result.exit_code != 0 and "nope.jsonl" in result.output
