@@ -101,6 +101,21 @@ def test_title_terms_weigh_more_than_body_terms() -> None:
     assert [neighbour.id for neighbour in index.similar_to(query)][:2] == ["in-title", "in-body"]
 
 
+def test_character_references_in_titles_are_text_not_words() -> None:
+    """Feeds and WordPress send titles with entities: "amp" and "8217" are no words of theirs,
+    and two titles alike but for the escaping are alike."""
+    filler = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda"
+    docs = [
+        Document("escaped", "Salt &amp; pepper&#8217;s secrets", filler),
+        *(Document(f"tip-{n}", f"Tips &amp; tricks {n}&#8217;s", f"{filler} mu nu xi {n}") for n in range(6)),
+        Document("plain", "Salt & pepper’s secrets", f"{filler} omicron"),
+    ]
+    index = RelatedIndex(n_neighbors=3, min_df=1).fit(docs)
+    words = set(index.text_vectorizer_[0].vocabulary_)
+    assert {"amp", "8217"}.isdisjoint(words) and {"salt", "pepper"} <= words
+    assert index.neighbours(0)[0].id == "plain"
+
+
 def test_tiny_and_odd_corpora_still_fit() -> None:
     assert RelatedIndex().fit([]).size == 0
     single = RelatedIndex().fit([Document("only", "Only one")])

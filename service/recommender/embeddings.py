@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from service.recommender.document import Document
-from service.recommender.text import strip_html
+from service.recommender.text import strip_html, title_text
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class EmbeddingsUnavailable(RuntimeError):
 
 def embedding_text(document: Document) -> str:
     """What the model reads of an article: its title and the start of its plain-text body."""
-    return f"{document.title}\n{strip_html(document.body)}"[:MAX_CHARACTERS]
+    return f"{title_text(document.title)}\n{strip_html(document.body)}"[:MAX_CHARACTERS]
 
 
 def text_digest(text: str) -> str:

@@ -30,7 +30,7 @@ from service.recommender.neighbours import (
     top_k_rows,
     top_neighbours,
 )
-from service.recommender.text import index_text, strip_html
+from service.recommender.text import index_text, strip_html, title_text
 from service.recommender.title_words import TitleWords
 from service.recommender.titles import SharedTitles
 from service.recommender.weights import TermWeights
@@ -372,7 +372,7 @@ class RelatedIndex:
 
     def _texts_of(self, documents: Sequence[Document]) -> _Texts:
         """The documents' texts, titles and extra title counts, read once for every block."""
-        titles = [document.title for document in documents]
+        titles = [title_text(document.title) for document in documents]
         extra = None
         if self.title_weight != 1.0:
             repeats = [0.0 if _title_repeats_body(d) else self.title_weight - 1.0 for d in documents]
@@ -627,7 +627,8 @@ class RelatedIndex:
         found: list[list[Neighbour]] = []
         for start in range(0, len(documents), 64):
             batch = documents[start : start + 64]
-            vectors, ids, titles = self.transform(batch), [d.id for d in batch], [d.title for d in batch]
+            vectors, ids = self.transform(batch), [d.id for d in batch]
+            titles = [title_text(d.title) for d in batch]
             found.extend(self.neighbours_of_vectors(vectors, ids, k, titles))
         return found
 
@@ -796,7 +797,7 @@ def _weight_title(counts: TermCounts, extra: np.ndarray | None) -> sp.csr_matrix
 
 def _title_repeats_body(document: Document) -> bool:
     """Whether the title's words are the first words of the body (a cut first sentence)."""
-    title = _WORD.findall(document.title.lower())
+    title = _WORD.findall(title_text(document.title).lower())
     if not title:
         return False
     opening = _WORD.findall(document.body[: len(document.title) * 2 + 50].lower())
@@ -804,4 +805,4 @@ def _title_repeats_body(document: Document) -> bool:
 
 
 def _text_of(document: Document) -> str:
-    return f"{document.title}\n{strip_html(document.body)}"
+    return f"{title_text(document.title)}\n{strip_html(document.body)}"

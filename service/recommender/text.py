@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -101,6 +102,12 @@ def strip_html(body: str) -> str:
             counter[0] += 1
         return body
     return extractor.text()
+
+
+def title_text(title: str) -> str:
+    """A title as text: HTML character references decoded (feeds and WordPress send "Tips &amp;
+    tricks&#8217;"), which would otherwise be indexed as the words "amp" and "8217"."""
+    return html.unescape(title) if "&" in title else title
 
 
 @contextmanager
