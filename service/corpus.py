@@ -71,9 +71,14 @@ def _read_json_lines(path: Path) -> Iterator[SourceRecord]:
             yield SourceRecord(location, record)
 
 
+# What a folder's Markdown files end in (any case); README files are the folder's, not articles.
+MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
+
+
 def _read_markdown_folder(folder: Path) -> Iterator[SourceRecord]:
-    for path in sorted(folder.rglob("*.md")):
-        if path.name.lower() == "readme.md":
+    for path in sorted(folder.rglob("*")):
+        markdown = path.suffix.lower() in MARKDOWN_SUFFIXES and path.stem.lower() != "readme"
+        if not markdown or not path.is_file():
             continue
         location = f"{path}:1"
         try:
@@ -83,6 +88,8 @@ def _read_markdown_folder(folder: Path) -> Iterator[SourceRecord]:
             continue
         record: dict[str, Any] = {key: _plain(value) for key, value in post.metadata.items()}
         record.setdefault("id", path.stem)
+        if "published_at" not in record and "date" in record:  # Hugo's and Jekyll's name for it
+            record["published_at"] = record.pop("date")
         record["body"] = post.content
         yield SourceRecord(location, record)
 

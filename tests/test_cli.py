@@ -65,6 +65,26 @@ def test_import_markdown_folder_with_front_matter(
     assert store.articles.get("explicit-id") is not None
 
 
+def test_import_markdown_as_static_site_generators_write_it(
+    runner: FlaskCliRunner, store: Store, tmp_path: Path
+) -> None:
+    """Hugo and Jekyll name the date ``date`` and some posts end in ``.markdown`` or ``.MD``."""
+    folder = tmp_path / "content" / "posts"
+    folder.mkdir(parents=True)
+    (folder / "hugo-post.md").write_text("---\ntitle: Hugo post\ndate: 2024-05-06T07:08:09Z\n---\nText\n")
+    (folder / "jekyll-post.markdown").write_text("---\ntitle: Jekyll post\ndate: 2023-01-02\n---\nText\n")
+    (folder / "LOUD.MD").write_text("---\ntitle: Upper-case suffix\n---\nText\n")
+    (folder / "README.markdown").write_text("# About this folder\n")
+    result = runner.invoke(args=["import-corpus", str(tmp_path / "content")])
+    assert last_line(result.output) == "imported 3 articles: 3 created, 0 updated, 0 skipped", result.output
+    hugo, jekyll = store.articles.get("hugo-post"), store.articles.get("jekyll-post")
+    assert hugo is not None and hugo.published_at is not None
+    assert hugo.published_at.isoformat() == "2024-05-06T07:08:09+00:00"
+    assert jekyll is not None and jekyll.published_at is not None
+    assert jekyll.published_at.isoformat() == "2023-01-02T00:00:00+00:00"
+    assert store.articles.get("LOUD") is not None
+
+
 def test_a_bad_record_is_reported_by_file_and_line_and_nothing_is_imported(
     runner: FlaskCliRunner, store: Store, tmp_path: Path
 ) -> None:
