@@ -81,7 +81,8 @@ def published_by(moment: datetime) -> Any:
 NEWEST_FIRST = (articles.c.listed_at.desc(), articles.c.id.desc())  # one index, scanned backwards
 
 
-def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+def chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    """``values`` a few hundred at a time: few enough for any driver's ``IN (...)``."""
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]
 
@@ -103,7 +104,7 @@ def lock_stored(connection: Connection, ids: Iterable[str]) -> set[str]:
     out. SQLite's writer holds the whole database already.
     """
     found: set[str] = set()
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in chunks(sorted(set(ids))):
         found.update(connection.scalars(_LOCK_STORED, {"ids": list(chunk)}))
     return found
 
@@ -138,7 +139,7 @@ class ArticleRepository:
 
         def write(connection: Connection) -> int:
             existing = 0
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 existing += len(
                     connection.scalars(select(articles.c.id).where(articles.c.id.in_(chunk))).all()
                 )
@@ -192,7 +193,7 @@ class ArticleRepository:
         found: dict[str, ArticleSummary] = {}
         query = select(*SUMMARY_COLUMNS).where(articles.c.id.in_(bindparam("ids", expanding=True)))
         with self.engine.connect() as connection:
-            for chunk in _chunks(list(ids)):
+            for chunk in chunks(list(ids)):
                 found.update((row.id, summary_of(row)) for row in connection.execute(query, {"ids": chunk}))
         return found
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, or_, select, union
+from sqlalchemy import Connection, Engine, delete, or_, select
 
-from service.store.articles import lock_stored
+from service.store.articles import chunks, lock_stored
 from service.store.changes import OVERLAY, OVERLAY_ALL, record_changes
 from service.store.clock import database_now
 from service.store.engine import one_at_a_time, run_write, upsert
-from service.store.schema import articles, neighbour_overlay
+from service.store.schema import neighbour_overlay
 
 _CHUNK = 500
 _KEY = (neighbour_overlay.c.article_id, neighbour_overlay.c.neighbour_id)
@@ -35,12 +35,10 @@ class OverlayEntry:
 class OverlayRepository:
     """Reads and writes of the ``neighbour_overlay`` table.
 
-    Writers lock in one order, the one a ``DELETE`` of an article takes (the article, then the
-    entries its foreign keys cascade to, then the store's version row): first the articles their
-    entries name, in id order, then the entries, in key order; the version row last. On
-    PostgreSQL they and article deletes also run one at a time (:func:`one_at_a_time`): an entry
-    is in two articles' lists, so two writers could still meet on the entries in either order
-    (seen under 12 threads of mixed writes: 73 deadlocks in 20 s, each a second's wait).
+    On PostgreSQL its writers and article deletes (which cascade into it) run one at a time
+    (:func:`one_at_a_time`): an entry is in two articles' lists, so two of them could meet on the
+    entries in either order (seen under 12 threads of mixed writes: 73 deadlocks in 20 s, each a
+    second's wait). SQLite's writer holds the whole database already.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -50,8 +48,8 @@ class OverlayRepository:
         """Forget what was learned about ``changed`` articles, then record ``entries``, dated by
         the database's clock (``now`` dates the change feed's rows, as every writer's).
 
-        Entries that name an article no longer stored (deleted since the index was built, or
-        while this runs) are left out; the others are written.
+        Entries that name an article no longer stored (deleted since the index was built) are
+        left out; the others are written.
         """
         changed = sorted(set(changed))
         run_write(self.engine, lambda connection: self._replace(connection, changed, entries, now=now))
@@ -59,17 +57,12 @@ class OverlayRepository:
     def _replace(
         self, connection: Connection, changed: list[str], entries: Sequence[OverlayEntry], *, now: datetime
     ) -> None:
-        one_at_a_time(connection)
+        one_at_a_time(connection)  # no article is deleted meanwhile
         learned_at = database_now(connection)
-        named = {entry.article_id for entry in entries} | {entry.neighbour_id for entry in entries}
-        for chunk in _chunks(changed):
-            for key in connection.execute(select(*_KEY).where(_involving(chunk))):
-                named.update(key)
-        stored = lock_stored(connection, named)  # a concurrent DELETE of one of them waits, or is done
+        stored = lock_stored(connection, {e.article_id for e in entries} | {e.neighbour_id for e in entries})
         touched: set[str] = set()
-        for chunk in _chunks(changed):
-            involved = _involving(chunk)
-            connection.execute(select(*_KEY).where(involved).order_by(*_KEY).with_for_update())
+        for chunk in chunks(changed):
+            involved = or_(_KEY[0].in_(chunk), _KEY[1].in_(chunk))  # its list, or in another's
             touched.update(connection.scalars(delete(neighbour_overlay).where(involved).returning(_KEY[0])))
         rows = {
             (entry.article_id, entry.neighbour_id): {
@@ -82,11 +75,10 @@ class OverlayRepository:
             for entry in entries
             if entry.article_id in stored and entry.neighbour_id in stored
         }  # the last entry of a pair wins, as the last record of an article does
-        ordered = [rows[key] for key in sorted(rows)]
-        for start in range(0, len(ordered), _CHUNK):
-            upsert(
-                connection, neighbour_overlay, ordered[start : start + _CHUNK], keys=[c.name for c in _KEY]
-            )
+        written = list(rows.values())
+        keys = [column.name for column in _KEY]
+        for start in range(0, len(written), _CHUNK):
+            upsert(connection, neighbour_overlay, written[start : start + _CHUNK], keys=keys)
         touched.update(article_id for article_id, _ in rows)
         record_changes(connection, ((OVERLAY, article_id) for article_id in touched), now=now)
 
@@ -97,17 +89,6 @@ class OverlayRepository:
         def clear(connection: Connection) -> None:
             one_at_a_time(connection)
             learned_before = neighbour_overlay.c.created_at < moment
-            named = union(
-                select(neighbour_overlay.c.article_id).where(learned_before),
-                select(neighbour_overlay.c.neighbour_id).where(learned_before),
-            )
-            connection.execute(
-                select(articles.c.id)
-                .where(articles.c.id.in_(named))
-                .order_by(articles.c.id)
-                .with_for_update(read=True, key_share=True)
-            )
-            connection.execute(select(*_KEY).where(learned_before).order_by(*_KEY).with_for_update())
             if connection.execute(delete(neighbour_overlay).where(learned_before)).rowcount:
                 record_changes(connection, [(OVERLAY_ALL, "")], now=now)
 
@@ -119,8 +100,7 @@ class OverlayRepository:
 
     def for_articles(self, article_ids: Sequence[str]) -> dict[str, list[OverlayEntry]]:
         found: dict[str, list[OverlayEntry]] = {}
-        for start in range(0, len(article_ids), _CHUNK):
-            chunk = list(article_ids[start : start + _CHUNK])
+        for chunk in chunks(article_ids):
             found.update(
                 self._by_article(select(neighbour_overlay).where(neighbour_overlay.c.article_id.in_(chunk)))
             )
@@ -133,14 +113,3 @@ class OverlayRepository:
                 entry = OverlayEntry(row.article_id, row.neighbour_id, row.score, row.cosine)
                 found.setdefault(row.article_id, []).append(entry)
         return found
-
-
-def _chunks(values: Sequence[str]) -> list[list[str]]:
-    return [list(values[start : start + _CHUNK]) for start in range(0, len(values), _CHUNK)]
-
-
-def _involving(article_ids: list[str]) -> Any:
-    """SQL condition: an entry of the list of one of ``article_ids``, or one naming one of them."""
-    return or_(
-        neighbour_overlay.c.neighbour_id.in_(article_ids), neighbour_overlay.c.article_id.in_(article_ids)
-    )
