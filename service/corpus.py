@@ -48,27 +48,30 @@ def _read_json_lines(path: Path) -> Iterator[SourceRecord]:
     except OSError as error:
         raise CorpusError(f"cannot read {path}: {error}") from error
     with handle:
-        lines = enumerate(handle, start=1)
-        while True:
-            try:
-                number, raw = next(lines)
-            except StopIteration:
-                return
-            except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
-                raise CorpusError(f"cannot read {path}: {error or 'the gzip stream ends early'}") from error
-            location = f"{path}:{number}"
-            try:
-                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError as error:
-                yield SourceRecord(location, Unparsable(f"not valid UTF-8: {error}"))
-                continue
-            if not line.strip():
-                continue
-            try:
-                record = load_document(line)
-            except ValueError as error:
-                record = Unparsable(f"not valid JSON: {error}")
-            yield SourceRecord(location, record)
+        try:
+            for number, raw in enumerate(handle, start=1):
+                record = _record(raw, first=number == 1)
+                if record is not _BLANK:
+                    yield SourceRecord(f"{path}:{number}", record)
+        except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
+            raise CorpusError(f"cannot read {path}: {error or 'the gzip stream ends early'}") from error
+
+
+_BLANK = object()  # a line of whitespace: no record at all
+
+
+def _record(raw: bytes, *, first: bool) -> Any:
+    """One line's record, :class:`Unparsable` saying why there is none, or ``_BLANK``."""
+    try:
+        line = raw.decode("utf-8-sig" if first else "utf-8")
+    except UnicodeDecodeError as error:
+        return Unparsable(f"not valid UTF-8: {error}")
+    if not line.strip():
+        return _BLANK
+    try:
+        return load_document(line)
+    except ValueError as error:
+        return Unparsable(f"not valid JSON: {error}")
 
 
 # What a folder's Markdown files end in (any case); README files are the folder's, not articles.
