@@ -17,7 +17,8 @@ clusters added were dropped; when ``latent_weight_max`` became 0.35, ``"latent_w
 ``cluster_weight`` then became 0.6, ``"cluster_weight": 0.5``, except on imdb-reviews, above
 the clusters' cap; when lists came to lead with the closest match by words, ``"closest_lead":
 null``; when shared titles came to multiply the score by 5, ``"shared_title_weight": 0.0``; when
-coherent title words came to raise it, ``"title_word_weight": 0.0``).
+coherent title words came to raise it, ``"title_word_weight": 0.0``; when title mentions came to
+raise it, ``"mention_weight": 0.0``).
 A score keeps hit@5 beside precision@5 (``--metric hit`` judges by it; scores from before hit@5
 was kept are built again).
 """
@@ -61,6 +62,7 @@ GRID: dict[str, list[Any]] = {
     "max_df": [0.5, 0.25, 0.1],
     "shared_title_weight": [0.0, 0.5, 1.0, 2.0, 4.0],
     "title_word_weight": [0.0, 1.0, 2.0, 4.0, 8.0],
+    "mention_weight": [0.0, 0.25, 0.5, 1.0, 2.0],
     # Only with RELATED_EMBEDDINGS on (0.0: on, but not blended; the index default is 0.2).
     "embedding_weight": [0.0, 0.1, 0.2, 0.35],
 }
@@ -82,6 +84,7 @@ REFERENCE: dict[str, Any] = {
     "closest_weight": 0.0,
     "shared_title_weight": 0.0,
     "title_word_weight": 0.0,
+    "mention_weight": 0.0,
 }
 # What a corpus's score is: precision@5 as served, or hit@5 (at least one relevant among the five).
 METRICS = ("precision", "hit")
@@ -94,7 +97,7 @@ TWINS = {"medquad": "medquad-concepts"}
 # Parameters also chosen by precision@5 with the same exception (``leave_one_out(twins=TWINS)``):
 # a shared title, a shared word of a title or a sentence embedding joins a condition's pages
 # from two sites, which medquad's label calls unrelated.
-TWINS_EXCEPTED = {"shared_title_weight", "title_word_weight", "embedding_weight"}
+TWINS_EXCEPTED = {"shared_title_weight", "title_word_weight", "embedding_weight", "mention_weight"}
 # The other way round: a narrow judgment of pages whose broad judgment is among the others (the
 # link-judged sites, MedQuAD by concept), for the re-rankings that move lists toward the subject,
 # which the broad judgments reward and the narrow ones do not. Reported beside the strict rule,
@@ -150,6 +153,7 @@ def collect(
         "embedding_weight": MAX_DOCUMENTS,
         "phrase_weight": default_index.phrase_max_documents,
         "cluster_weight": default_index.cluster_max_documents,
+        "mention_weight": default_index.mention_max_documents,
     }
     table: dict[str, dict[str, float]] = {}
     for name in names:

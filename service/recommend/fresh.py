@@ -55,7 +55,9 @@ class FreshMatcher:
             return None
         index = artifact.index
         vector = index.transform([document])
-        neighbours = index.neighbours_of_vectors(vector, [document.id], titles=[document.title])[0]
+        neighbours = index.neighbours_of_vectors(
+            vector, [document.id], titles=[document.title], texts=[index.indexed_text(document)]
+        )[0]
         found = FreshMatch(neighbours, vector)
         if document.content_hash() == summary.content_hash:  # else it changed again meanwhile
             with self._lock:

@@ -15,6 +15,7 @@ from sklearn.preprocessing import normalize
 from service.recommender.clusters import TopicClusters
 from service.recommender.counting import TermCounts, count_terms
 from service.recommender.document import Document
+from service.recommender.mentions import TitleMentions
 from service.recommender.neighbours import (
     CandidateSimilarity,
     ProgressCallback,
@@ -178,6 +179,9 @@ class RelatedIndex:
     Then by ``1 + title_word_weight · similarity`` of the two titles, each title word counting as
     far as the articles whose titles hold it are alike (:mod:`service.recommender.title_words`):
     on a help site a title word names a subject; on a site of film reviews ("worst") it does not.
+    Then by ``1 + mention_weight · strength`` where one article's text names the other's whole
+    title (:mod:`service.recommender.mentions`; only titles named by at most
+    ``mention_max_share`` of the articles, on sites of up to ``mention_max_documents``).
 
     Each list then leads with the closest match by words (the highest tf-idf cosine that is not
     a near-duplicate), scored as the list's best, when its score is at least ``closest_lead`` of
@@ -223,6 +227,9 @@ class RelatedIndex:
         closest_lead: float | None = 0.3,
         shared_title_weight: float = 4.0,
         title_word_weight: float = 2.0,
+        mention_weight: float = 0.5,
+        mention_max_share: float = 0.005,
+        mention_max_documents: int = 20_000,
         random_state: int = 0,
         query_terms: int | None = 12,
         candidate_max_df: float = 0.02,
@@ -260,6 +267,9 @@ class RelatedIndex:
         self.closest_lead = closest_lead
         self.shared_title_weight = shared_title_weight
         self.title_word_weight = title_word_weight
+        self.mention_weight = mention_weight
+        self.mention_max_share = mention_max_share
+        self.mention_max_documents = mention_max_documents
         self.random_state = random_state
         self.query_terms = query_terms
         self.candidate_max_df = candidate_max_df
@@ -276,7 +286,8 @@ class RelatedIndex:
         "latent_weight_max", "latent_sample", "shared_neighbours", "shared_weight",
         "cluster_weight", "cluster_sizes", "cluster_runs", "cluster_sample", "cluster_max_documents",
         "embedding_weight", "closest_weight", "closest_lead", "shared_title_weight",
-        "title_word_weight", "random_state",
+        "title_word_weight", "mention_weight", "mention_max_share", "mention_max_documents",
+        "random_state",
         "query_terms", "candidate_max_df", "pool", "exact_below", "duplicate_threshold",
         "block_size", "n_jobs",
     )  # fmt: skip
@@ -357,6 +368,12 @@ class RelatedIndex:
             similarity = self.title_words_.indexed_similarity
             self._multiply_scores(
                 lambda start, stop, columns: self._title_word_boost(similarity(start, stop, columns))
+            )
+        self.mentions_ = self._fit_mentions(texts)
+        if self.mentions_ is not None:
+            mentioned = self.mentions_.indexed_strength
+            self._multiply_scores(
+                lambda start, stop, columns: self._mention_boost(mentioned(start, stop, columns))
             )
         self.closest_weight_, self.closest_lead_ = self.closest_weight, self.closest_lead
         self.neighbours_, self.scores_, self.cosines_ = favour_closest(
@@ -458,6 +475,18 @@ class RelatedIndex:
         (applied by :func:`blend_similarity` with ``multiply`` at weight 1)."""
         return 1.0 + self.shared_title_weight * same
 
+    def _fit_mentions(self, texts: _Texts) -> TitleMentions | None:
+        """Which articles name which others' titles (none above ``mention_max_documents``)."""
+        too_many = len(texts.texts) > self.mention_max_documents
+        if self.mention_weight <= 0 or self.text_vectorizer_ is None or too_many:
+            return None
+        analyse = self.text_vectorizer_[0].build_analyzer()
+        return TitleMentions.fit(texts.titles, texts.texts, analyse, self.mention_max_share)
+
+    def _mention_boost(self, strength: np.ndarray) -> np.ndarray:
+        """The factor of each candidate's score: ``1 + mention_weight · strength`` of the mention."""
+        return 1.0 + self.mention_weight * strength
+
     def _title_word_boost(self, similarity: np.ndarray) -> np.ndarray:
         """The factor of each candidate's score: ``1 + title_word_weight · similarity`` of the titles."""
         return 1.0 + self.title_word_weight * similarity
@@ -544,6 +573,11 @@ class RelatedIndex:
         if not hasattr(self, "matrix_"):
             raise IndexNotFitted("this RelatedIndex is not fitted yet; call fit() first")
 
+    @staticmethod
+    def indexed_text(document: Document) -> str:
+        """The text of ``document`` as the index reads it (title, then body without markup)."""
+        return _text_of(document)
+
     def transform(self, documents: Sequence[Document]) -> sp.csr_matrix:
         """L2-normalised vectors of ``documents`` in this index's space."""
         self._check_fitted()
@@ -629,7 +663,7 @@ class RelatedIndex:
             batch = documents[start : start + 64]
             vectors, ids = self.transform(batch), [d.id for d in batch]
             titles = [title_text(d.title) for d in batch]
-            found.extend(self.neighbours_of_vectors(vectors, ids, k, titles))
+            found.extend(self.neighbours_of_vectors(vectors, ids, k, titles, [_text_of(d) for d in batch]))
         return found
 
     def neighbours_of_vectors(
@@ -638,9 +672,11 @@ class RelatedIndex:
         ids: Sequence[str],
         k: int | None = None,
         titles: Sequence[str] | None = None,
+        texts: Sequence[str] | None = None,
     ) -> list[list[Neighbour]]:
         """The ``k`` best neighbours of each vector (of :meth:`transform`); ``ids[i]`` is left out.
-        ``titles[i]`` is the title of the article of ``vectors[i]`` (without: no shared title)."""
+        ``titles[i]`` is the title of the article of ``vectors[i]`` (without: no shared title),
+        ``texts[i]`` its text as :meth:`indexed_text` gives it (without: no title mentions)."""
         self._check_fitted()
         k = self.n_neighbors if k is None else k
         similarities = (vectors @ self.matrix_.T).toarray()
@@ -650,7 +686,8 @@ class RelatedIndex:
         graph, clusters = getattr(self, "graph_", None), getattr(self, "clusters_", None)
         shared_titles: SharedTitles | None = getattr(self, "titles_", None)
         title_words: TitleWords | None = getattr(self, "title_words_", None)
-        reranked = any(part is not None for part in (graph, clusters, shared_titles, title_words))
+        mentions: TitleMentions | None = getattr(self, "mentions_", None)
+        reranked = any(part is not None for part in (graph, clusters, shared_titles, title_words, mentions))
         columns, scores = top_k_rows(similarities, max(k, self.n_neighbors) if reranked else k)
         query_latent = None if self.latent_ is None else self._latent(vectors)
         columns, scores, cosines = blend_latent(
@@ -677,6 +714,11 @@ class RelatedIndex:
         if title_words is not None and titles is not None:
             similarity = title_words.similarity(self._title_vectors(titles), columns)
             boost = self._title_word_boost(similarity)
+            columns, scores, cosines = blend_similarity(columns, scores, cosines, boost, 1.0, multiply=True)
+        if mentions is not None and texts is not None:
+            assert self.text_vectorizer_ is not None  # mentions are found with its analyser
+            strength = mentions.strength(texts, self.text_vectorizer_[0].build_analyzer(), columns, own)
+            boost = self._mention_boost(strength)
             columns, scores, cosines = blend_similarity(columns, scores, cosines, boost, 1.0, multiply=True)
         # Both absent in an index built before they were kept (no blend, no lead).
         weight: float = getattr(self, "closest_weight_", 0.0)
