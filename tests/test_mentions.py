@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
+from service.recommend.fresh import FreshMatcher
 from service.recommender import Document, RelatedIndex
+from service.recommender.artifacts import IndexArtifact
 from service.recommender.mentions import TitleMentions
+from service.store.articles import ArticleSummary
 from tests.factories import corpus
 
 
@@ -109,3 +113,22 @@ def test_a_named_article_moves_up_in_built_and_fresh_lists_of_both() -> None:
 def test_mentions_are_left_out_above_their_cap() -> None:
     documents, _, _ = mention_documents()
     assert RelatedIndex(mention_max_documents=100).fit(documents).mentions_ is None
+
+
+def test_an_edited_article_is_matched_with_the_titles_its_new_text_names() -> None:
+    documents, row, fifth = mention_documents()
+    index = RelatedIndex(closest_lead=None).fit(documents)
+    # the first article edited after the build: it names another title now, at most as strongly
+    named = documents[row + 1]
+    edited = Document(documents[0].id, documents[0].title, f"{documents[0].body}<p>See {named.title}.</p>")
+    artifact = IndexArtifact("v1", datetime.now(UTC), "fingerprint", index, "index.joblib")
+    summary = ArticleSummary(edited.id, edited.title, None, None, content_hash=edited.content_hash())
+    match = FreshMatcher({edited.id: edited}.get).match(artifact, summary)
+    assert match is not None
+    scores = {n.id: n.score for n in match.candidates}
+    plain = {
+        n.id: n.score
+        for n in RelatedIndex(closest_lead=None, mention_weight=0.0).fit(documents).similar_to(edited)
+    }
+    assert scores[named.id] == pytest.approx(1.5 * plain[named.id], rel=1e-4)  # named in the new text
+    assert scores[fifth] == pytest.approx(1.5 * plain[fifth], rel=1e-4)  # named in the indexed one

@@ -87,8 +87,11 @@ class TitleMentions:
         keys = np.fromiter(pairs, np.int64, len(pairs))
         order = np.argsort(keys)
         values = np.fromiter(pairs.values(), np.float32, len(pairs))
+        # For new text: a title no indexed article names would be named once (weight 1).
+        unnamed = 1.0 if size > 1 else 0.0
+        new_weight = [weight[row] if mentioning[row] else unnamed for row in range(size)]
         counted = TitleFinder.of(
-            (title, row, weight[row]) for row, title in enumerate(analysed) if weight[row] > 0
+            (title, row, new_weight[row]) for row, title in enumerate(analysed) if new_weight[row] > 0
         )
         return cls(size, counted, keys[order], values[order])
 
@@ -102,7 +105,8 @@ class TitleMentions:
         self, texts: Sequence[str], analyse: Analyser, columns: np.ndarray, rows: np.ndarray
     ) -> np.ndarray:
         """For articles scored on the fly: the weight of each candidate ``columns[i, j]`` whose
-        title ``texts[i]`` names, or, for an indexed article (``rows[i]`` ≥ 0, else -1), that
+        title ``texts[i]`` names (a title no indexed article names weighs as named once; one
+        named too often, nothing), or, for an indexed article (``rows[i]`` ≥ 0, else -1), that
         the build joined to it either way. A new article's title named by indexed articles is
         only found by the next build."""
         found = np.zeros(columns.shape, np.float32)
