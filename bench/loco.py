@@ -18,7 +18,8 @@ clusters added were dropped; when ``latent_weight_max`` became 0.35, ``"latent_w
 the clusters' cap; when lists came to lead with the closest match by words, ``"closest_lead":
 null``; when shared titles came to multiply the score by 5, ``"shared_title_weight": 0.0``; when
 coherent title words came to raise it, ``"title_word_weight": 0.0``; when title mentions came to
-raise it, ``"mention_weight": 0.0``).
+raise it, ``"mention_weight": 0.0``; when a mention came to take the second place,
+``"mention_lead": null``).
 A score keeps hit@5 beside precision@5 (``--metric hit`` judges by it; scores from before hit@5
 was kept are built again).
 """
@@ -63,6 +64,8 @@ GRID: dict[str, list[Any]] = {
     "shared_title_weight": [0.0, 0.5, 1.0, 2.0, 4.0],
     "title_word_weight": [0.0, 1.0, 2.0, 4.0, 8.0],
     "mention_weight": [0.0, 0.25, 0.5, 1.0, 2.0],
+    # None: never (see RelatedIndex's mention_lead).
+    "mention_lead": [None, 0.5, 0.3, 0.2],
     # Only with RELATED_EMBEDDINGS on (0.0: on, but not blended; the index default is 0.2).
     "embedding_weight": [0.0, 0.1, 0.2, 0.35],
 }
@@ -85,6 +88,7 @@ REFERENCE: dict[str, Any] = {
     "shared_title_weight": 0.0,
     "title_word_weight": 0.0,
     "mention_weight": 0.0,
+    "mention_lead": None,
 }
 # What a corpus's score is: precision@5 as served, or hit@5 (at least one relevant among the five).
 METRICS = ("precision", "hit")
@@ -92,7 +96,7 @@ METRICS = ("precision", "hit")
 # TOLERANCE of precision@5 on each other corpus (``leave_one_out_guarded``), except on a corpus
 # whose pages are also judged narrowly among the others (TWINS): medquad by source site, whose
 # pages on the same condition from another site are what the closest-match lead brings up.
-GUARDED_BY_PRECISION = {"closest_lead", "closest_weight"}
+GUARDED_BY_PRECISION = {"closest_lead", "closest_weight", "mention_lead"}
 TWINS = {"medquad": "medquad-concepts"}
 # Parameters also chosen by precision@5 with the same exception (``leave_one_out(twins=TWINS)``):
 # a shared title, a shared word of a title or a sentence embedding joins a condition's pages
@@ -154,6 +158,7 @@ def collect(
         "phrase_weight": default_index.phrase_max_documents,
         "cluster_weight": default_index.cluster_max_documents,
         "mention_weight": default_index.mention_max_documents,
+        "mention_lead": default_index.mention_max_documents,
     }
     table: dict[str, dict[str, float]] = {}
     for name in names:

@@ -11,7 +11,7 @@ import pytest
 from service.recommend.fresh import FreshMatcher
 from service.recommender import Document, RelatedIndex
 from service.recommender.artifacts import IndexArtifact
-from service.recommender.mentions import TitleMentions
+from service.recommender.mentions import TitleMentions, second_with_mention
 from service.store.articles import ArticleSummary
 from tests.factories import corpus
 
@@ -69,11 +69,12 @@ def test_new_text_finds_the_titles_it_names_and_an_indexed_article_keeps_its_pai
     )
 
 
-def mention_documents() -> tuple[list[Document], int, str]:
-    """The four subjects; the first article then names the title of the one fifth in its list."""
+def mention_documents(place: int = 4) -> tuple[list[Document], int, str]:
+    """The four subjects; the first article then names the title of the one at ``place`` in its
+    list (the fifth)."""
     documents = [Document(r["id"], r["title"], r["body"]) for r in corpus(60)]
     plain = RelatedIndex(closest_lead=None).fit(documents)
-    fifth = plain.neighbours(0)[4].id
+    fifth = plain.neighbours(0)[place].id
     row = next(row for row, document in enumerate(documents) if document.id == fifth)
     first = documents[0]
     documents[0] = Document(first.id, first.title, f"{first.body}<p>See {documents[row].title}.</p>")
@@ -132,3 +133,49 @@ def test_an_edited_article_is_matched_with_the_titles_its_new_text_names() -> No
     }
     assert scores[named.id] == pytest.approx(1.5 * plain[named.id], rel=1e-4)  # named in the new text
     assert scores[fifth] == pytest.approx(1.5 * plain[fifth], rel=1e-4)  # named in the indexed one
+
+
+def test_a_title_only_the_article_names_takes_the_second_place_unless_scored_far_below() -> None:
+    columns = np.array(
+        [[10, 11, 12, 13, -1], [10, 11, 12, 13, -1], [10, 11, 12, 13, -1], [10, 11, 12, 13, -1]]
+    )
+    scores = np.array([[1.0, 0.9, 0.8, 0.5, 0.0]] * 4)
+    cosines = np.array(
+        [[0.5, 0.4, 0.3, 0.2, 0.0], [0.5, 0.4, 0.3, 0.2, 0.0], [0.5, 0.4, 0.9, 0.2, 0.0], [0.5] * 5]
+    )
+    strength = np.array(
+        [
+            [0, 0, 0.5, 1.0, 0],  # a title named once, fourth: second, scored as the one it passes
+            [0, 1.0, 1.0, 0, 0],  # already second
+            [0, 0, 1.0, 0, 0],  # a near-duplicate (never served)
+            [0, 0, 0.95, 0, 0],  # a title others name too
+        ]
+    )
+    moved, moved_scores, moved_cosines = second_with_mention(
+        columns, scores.copy(), cosines, strength, duplicate_threshold=0.8, min_share=0.3
+    )
+    assert moved.tolist() == [[10, 13, 11, 12, -1], *columns[1:].tolist()]
+    np.testing.assert_allclose(moved_scores[0], [1.0, 0.9, 0.9, 0.8, 0.0])
+    np.testing.assert_allclose(moved_cosines[0], [0.5, 0.2, 0.4, 0.3, 0.0])
+    np.testing.assert_allclose(moved_scores[1:], scores[1:])
+    # scored below 0.6 of the best: left where it is
+    kept, _, _ = second_with_mention(
+        columns, scores.copy(), cosines, strength, duplicate_threshold=0.8, min_share=0.6
+    )
+    assert kept.tolist() == columns.tolist()
+
+
+def test_lists_give_the_second_place_to_a_title_named_once_in_built_and_fresh_lists() -> None:
+    documents, row, fifth = mention_documents(place=12)
+    index = RelatedIndex(closest_lead=None, mention_weight=0.0).fit(documents)
+    assert index.mention_lead_ is None  # no mentions without their weight
+    without = RelatedIndex(closest_lead=None, mention_weight=0.01, mention_lead=None).fit(documents)
+    assert [n.id for n in without.neighbours(0)].index(fifth) > 1
+    index = RelatedIndex(closest_lead=None, mention_weight=0.01).fit(documents)
+    assert [n.id for n in index.neighbours(0)].index(fifth) == 1
+    assert [n.id for n in index.neighbours(row)].index(documents[0].id) <= 1
+    for query in (0, row, 100):
+        built = index.neighbours(query)[:10]
+        fresh = index.similar_to(documents[query], k=10)
+        assert [n.id for n in fresh] == [n.id for n in built]
+        np.testing.assert_allclose([n.score for n in fresh], [n.score for n in built], atol=1e-5)

@@ -15,7 +15,7 @@ from sklearn.preprocessing import normalize
 from service.recommender.clusters import TopicClusters
 from service.recommender.counting import TermCounts, count_terms
 from service.recommender.document import Document
-from service.recommender.mentions import TitleMentions
+from service.recommender.mentions import TitleMentions, second_with_mention
 from service.recommender.neighbours import (
     CandidateSimilarity,
     ProgressCallback,
@@ -230,6 +230,7 @@ class RelatedIndex:
         mention_weight: float = 0.5,
         mention_max_share: float = 0.005,
         mention_max_documents: int = 20_000,
+        mention_lead: float | None = 0.3,
         random_state: int = 0,
         query_terms: int | None = 12,
         candidate_max_df: float = 0.02,
@@ -270,6 +271,7 @@ class RelatedIndex:
         self.mention_weight = mention_weight
         self.mention_max_share = mention_max_share
         self.mention_max_documents = mention_max_documents
+        self.mention_lead = mention_lead
         self.random_state = random_state
         self.query_terms = query_terms
         self.candidate_max_df = candidate_max_df
@@ -287,7 +289,7 @@ class RelatedIndex:
         "cluster_weight", "cluster_sizes", "cluster_runs", "cluster_sample", "cluster_max_documents",
         "embedding_weight", "closest_weight", "closest_lead", "shared_title_weight",
         "title_word_weight", "mention_weight", "mention_max_share", "mention_max_documents",
-        "random_state",
+        "mention_lead", "random_state",
         "query_terms", "candidate_max_df", "pool", "exact_below", "duplicate_threshold",
         "block_size", "n_jobs",
     )  # fmt: skip
@@ -384,6 +386,17 @@ class RelatedIndex:
             weight=self.closest_weight_,
             lead=self.closest_lead_,
         )
+        self.mention_lead_ = None if self.mentions_ is None else self.mention_lead
+        if self.mentions_ is not None and self.mention_lead_ is not None:
+            strength = self.mentions_.indexed_strength(0, len(self.neighbours_), self.neighbours_)
+            self.neighbours_, self.scores_, self.cosines_ = second_with_mention(
+                self.neighbours_,
+                self.scores_,
+                self.cosines_,
+                strength,
+                duplicate_threshold=self.duplicate_threshold,
+                min_share=self.mention_lead_,
+            )
         self.groups_ = duplicate_groups(self.neighbours_, self.cosines_, self.duplicate_threshold)
         return self
 
@@ -715,10 +728,11 @@ class RelatedIndex:
             similarity = title_words.similarity(self._title_vectors(titles), columns)
             boost = self._title_word_boost(similarity)
             columns, scores, cosines = blend_similarity(columns, scores, cosines, boost, 1.0, multiply=True)
-        if mentions is not None and texts is not None:
-            assert self.text_vectorizer_ is not None  # mentions are found with its analyser
-            strength = mentions.strength(texts, self.text_vectorizer_[0].build_analyzer(), columns, own)
-            boost = self._mention_boost(strength)
+        mentioned = mentions is not None and texts is not None
+        if mentioned:
+            assert mentions is not None and texts is not None and self.text_vectorizer_ is not None
+            analyse = self.text_vectorizer_[0].build_analyzer()  # mentions are found with its analyser
+            boost = self._mention_boost(mentions.strength(texts, analyse, columns, own))
             columns, scores, cosines = blend_similarity(columns, scores, cosines, boost, 1.0, multiply=True)
         # Both absent in an index built before they were kept (no blend, no lead).
         weight: float = getattr(self, "closest_weight_", 0.0)
@@ -726,6 +740,18 @@ class RelatedIndex:
         columns, scores, cosines = favour_closest(
             columns, scores, cosines, self.duplicate_threshold, weight=weight, lead=lead
         )
+        mention_lead: float | None = getattr(self, "mention_lead_", None)  # absent: built before it
+        if mentioned and mention_lead is not None:
+            assert mentions is not None and texts is not None
+            strength = mentions.strength(texts, analyse, columns, own)
+            columns, scores, cosines = second_with_mention(
+                columns,
+                scores,
+                cosines,
+                strength,
+                duplicate_threshold=self.duplicate_threshold,
+                min_share=mention_lead,
+            )
         columns, scores, cosines = columns[:, :k], scores[:, :k], cosines[:, :k]
         return [
             [

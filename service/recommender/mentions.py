@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 Analyser = Callable[[str], list[str]]
+# The strength of a mention of a title only one article names (log(n / 1) / log(n)).
+_NAMED_ONCE = 1.0 - 1e-6
 
 
 @dataclass
@@ -123,3 +125,37 @@ class TitleMentions:
         places = np.minimum(np.searchsorted(self.pairs, keys), len(self.pairs) - 1)
         hit = valid & (self.pairs[places] == keys)
         return np.where(hit, self.weights[places], 0.0).astype(np.float32)
+
+
+def second_with_mention(
+    columns: np.ndarray,
+    scores: np.ndarray,
+    cosines: np.ndarray,
+    strength: np.ndarray,
+    *,
+    duplicate_threshold: float,
+    min_share: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's first candidate joined by a mention of strength 1 (a title only the other
+    article names) second, unless it is first or second already, a near-duplicate, or scored
+    below ``min_share`` of the row's best; it takes the score of the one it passes, if higher,
+    so that scores still fall along the list. ``strength``: per candidate, as
+    :meth:`TitleMentions.indexed_strength` gives it. ``-1`` pads stay last.
+    """
+    if columns.size == 0:
+        return columns, scores, cosines
+    valid = columns >= 0
+    best = scores.max(axis=1, initial=0.0, keepdims=True)
+    eligible = (
+        valid & (cosines < duplicate_threshold) & (strength >= _NAMED_ONCE) & (scores >= min_share * best)
+    )
+    place = np.argmax(eligible, axis=1)
+    rows = np.flatnonzero(eligible.any(axis=1) & (place >= 2))
+    if not len(rows):
+        return columns, scores, cosines
+    key = np.where(valid, -np.arange(columns.shape[1], dtype=np.float64), -np.inf)
+    key[rows, place[rows]] = -0.5  # between the first and the second
+    order = np.argsort(-key, axis=1, kind="stable")
+    columns, scores, cosines = (np.take_along_axis(a, order, axis=1) for a in (columns, scores, cosines))
+    scores[rows, 1] = np.maximum(scores[rows, 1], scores[rows, 2])
+    return columns, scores, cosines
