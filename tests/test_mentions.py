@@ -179,3 +179,13 @@ def test_lists_give_the_second_place_to_a_title_named_once_in_built_and_fresh_li
         fresh = index.similar_to(documents[query], k=10)
         assert [n.id for n in fresh] == [n.id for n in built]
         np.testing.assert_allclose([n.score for n in fresh], [n.score for n in built], atol=1e-5)
+
+
+def test_titles_of_more_than_twelve_words_are_not_looked_for() -> None:
+    long_title = " ".join(f"w{number}" for number in range(13))
+    titles, texts = [long_title, long_title[3:], "other"], ["w0", f"see {long_title}", f"x {long_title[3:]}"]
+    mentions = TitleMentions.fit(titles, texts, words, max_share=0.5)
+    assert mentions is not None  # the 12-word title (its last twelve words) is found, the 13-word one not
+    np.testing.assert_allclose(
+        mentions.indexed_strength(0, 3, np.array([[1, 2], [0, 2], [0, 1]])), [[0, 0], [0, 1], [0, 1]]
+    )

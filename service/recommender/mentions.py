@@ -22,6 +22,9 @@ import numpy as np
 Analyser = Callable[[str], list[str]]
 # The strength of a mention of a title only one article names (log(n / 1) / log(n)).
 _NAMED_ONCE = 1.0 - 1e-6
+# Titles of more words are not looked for: texts seldom name them whole, and each length a
+# title's first word begins costs a look at every place that word stands in a text.
+MAX_TITLE_WORDS = 12
 
 
 @dataclass
@@ -34,11 +37,12 @@ class TitleFinder:
 
     @classmethod
     def of(cls, titles: Iterable[tuple[tuple[str, ...], int, float]]) -> TitleFinder:
-        """From (analysed title, row, weight) triples; a title of stop words only names nothing."""
+        """From (analysed title, row, weight) triples; a title of stop words only names nothing,
+        nor one of more than ``MAX_TITLE_WORDS`` words."""
         rows_of: dict[tuple[str, ...], list[tuple[int, float]]] = defaultdict(list)
         lengths: dict[str, set[int]] = defaultdict(set)
         for title, row, weight in titles:
-            if title:
+            if 0 < len(title) <= MAX_TITLE_WORDS:
                 rows_of[title].append((row, weight))
                 lengths[title[0]].add(len(title))
         return cls(dict(rows_of), {first: tuple(sorted(found)) for first, found in lengths.items()})
