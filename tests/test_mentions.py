@@ -61,7 +61,7 @@ def test_new_text_finds_the_titles_it_names_and_an_indexed_article_keeps_its_pai
     assert mentions is not None
     columns = np.array([[1, 2, 5, -1], [0, 2, 4, 1]])
     new = ["a note on two factor login", "nothing named here"]
-    strength = mentions.strength(new, words, columns, np.array([-1, 1]))
+    strength = mentions.strength(mentions.named_in(new, words), columns, np.array([-1, 1]))
     named_twice = math.log(3) / math.log(6)
     # the new article names row 1 only; row 1's own pairs (named by 0 and 4) come from the build
     np.testing.assert_allclose(

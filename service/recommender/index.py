@@ -496,15 +496,14 @@ class RelatedIndex:
         analyse = self.text_vectorizer_[0].build_analyzer()
         return TitleMentions.fit(texts.titles, texts.texts, analyse, self.mention_max_share)
 
-    def _query_mentions(
-        self, texts: Sequence[str] | None, columns: np.ndarray, own: np.ndarray
-    ) -> np.ndarray | None:
-        """For articles scored on the fly (``texts``, rows ``own`` or -1): each candidate's
-        mention strength; ``None`` without texts or mentions (or in an index built before them)."""
+    def _named_titles(self, texts: Sequence[str] | None) -> list[dict[int, float]] | None:
+        """For articles scored on the fly: per text, the indexed articles whose titles it names
+        (see :meth:`TitleMentions.named_in`); ``None`` without texts or mentions (or in an
+        index built before them)."""
         mentions: TitleMentions | None = getattr(self, "mentions_", None)
         if mentions is None or texts is None or self.text_vectorizer_ is None:
             return None
-        return mentions.strength(texts, self.text_vectorizer_[0].build_analyzer(), columns, own)
+        return mentions.named_in(texts, self.text_vectorizer_[0].build_analyzer())
 
     def _mention_boost(self, strength: np.ndarray) -> np.ndarray:
         """The factor of each candidate's score: ``1 + mention_weight · strength`` of the mention."""
@@ -738,9 +737,9 @@ class RelatedIndex:
             similarity = title_words.similarity(self._title_vectors(titles), columns)
             boost = self._title_word_boost(similarity)
             columns, scores, cosines = blend_similarity(columns, scores, cosines, boost, 1.0, multiply=True)
-        strength = self._query_mentions(texts, columns, own)
-        if strength is not None:
-            boost = self._mention_boost(strength)
+        named = self._named_titles(texts)  # each text read once for both mention steps
+        if mentions is not None and named is not None:
+            boost = self._mention_boost(mentions.strength(named, columns, own))
             columns, scores, cosines = blend_similarity(columns, scores, cosines, boost, 1.0, multiply=True)
         # Both absent in an index built before they were kept (no blend, no lead).
         weight: float = getattr(self, "closest_weight_", 0.0)
@@ -749,12 +748,12 @@ class RelatedIndex:
             columns, scores, cosines, self.duplicate_threshold, weight=weight, lead=lead
         )
         mention_lead: float | None = getattr(self, "mention_lead_", None)  # absent: built before it
-        if mention_lead is not None and (strength := self._query_mentions(texts, columns, own)) is not None:
+        if mention_lead is not None and mentions is not None and named is not None:
             columns, scores, cosines = second_with_mention(
                 columns,
                 scores,
                 cosines,
-                strength,
+                mentions.strength(named, columns, own),
                 duplicate_threshold=self.duplicate_threshold,
                 min_share=mention_lead,
             )

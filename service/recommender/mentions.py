@@ -107,19 +107,23 @@ class TitleMentions:
         rows = np.arange(start, stop, dtype=np.int64)[:, None]
         return self._lookup(rows * self.size + columns, columns >= 0)
 
+    def named_in(self, texts: Sequence[str], analyse: Analyser) -> list[dict[int, float]]:
+        """Per text (of an article scored on the fly): the indexed articles whose titles it
+        names, with their weights (a title no indexed article names weighs as named once; one
+        named too often, nothing)."""
+        return [dict(self.finder.named(analyse(text))) for text in texts]
+
     def strength(
-        self, texts: Sequence[str], analyse: Analyser, columns: np.ndarray, rows: np.ndarray
+        self, named: Sequence[dict[int, float]], columns: np.ndarray, rows: np.ndarray
     ) -> np.ndarray:
         """For articles scored on the fly: the weight of each candidate ``columns[i, j]`` whose
-        title ``texts[i]`` names (a title no indexed article names weighs as named once; one
-        named too often, nothing), or, for an indexed article (``rows[i]`` ≥ 0, else -1), that
-        the build joined to it either way. A new article's title named by indexed articles is
-        only found by the next build."""
+        title article ``i``'s text names (``named``, from :meth:`named_in`), or, for an indexed
+        article (``rows[i]`` ≥ 0, else -1), that the build joined to it either way. A new
+        article's title named by indexed articles is only found by the next build."""
         found = np.zeros(columns.shape, np.float32)
-        for position, text in enumerate(texts):
-            named = dict(self.finder.named(analyse(text)))
-            if named:
-                found[position] = [named.get(column, 0.0) for column in columns[position].tolist()]
+        for position, titles in enumerate(named):
+            if titles:
+                found[position] = [titles.get(column, 0.0) for column in columns[position].tolist()]
         indexed = rows >= 0
         keys = np.where(indexed, rows, 0)[:, None].astype(np.int64) * self.size + columns
         known = self._lookup(keys, indexed[:, None] & (columns >= 0))
