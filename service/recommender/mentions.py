@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from service.recommender.neighbours import move_to
+
 Analyser = Callable[[str], list[str]]
 # The strength of a mention of a title only one article names (log(n / 1) / log(n)).
 _NAMED_ONCE = 1.0 - 1e-6
@@ -161,9 +163,6 @@ def second_with_mention(
     rows = np.flatnonzero(eligible.any(axis=1) & (place >= 2))
     if not len(rows):
         return columns, scores, cosines
-    key = np.where(valid, -np.arange(columns.shape[1], dtype=np.float64), -np.inf)
-    key[rows, place[rows]] = -0.5  # between the first and the second
-    order = np.argsort(-key, axis=1, kind="stable")
-    columns, scores, cosines = (np.take_along_axis(a, order, axis=1) for a in (columns, scores, cosines))
+    columns, scores, cosines = move_to(columns, scores, cosines, rows=rows, places=place[rows], position=1)
     scores[rows, 1] = np.maximum(scores[rows, 1], scores[rows, 2])
     return columns, scores, cosines

@@ -486,12 +486,30 @@ def lead_with_closest(
     best = scores.max(axis=1, initial=0.0)
     leads = (usable[everyone, closest] > 0) & (scores[everyone, closest] >= min_share * best)
     rows = np.flatnonzero(leads)
-    key = np.where(valid, -np.arange(columns.shape[1], dtype=np.float64), -np.inf)
-    key[rows, closest[rows]] = 1.0
-    order = np.argsort(-key, axis=1, kind="stable")
     # Tied with the best that can be served: a near-duplicate's score (never served) would
     # put the lead above every other item of the list, and above the cosine scale.
     best_served = np.where(valid & (cosines < duplicate_threshold), scores, 0.0).max(axis=1, initial=0.0)
-    columns, scores, cosines = (np.take_along_axis(a, order, axis=1) for a in (columns, scores, cosines))
+    columns, scores, cosines = move_to(columns, scores, cosines, rows=rows, places=closest[rows], position=0)
     scores[rows, 0] = best_served[rows]
     return columns, scores, cosines
+
+
+def move_to(
+    columns: np.ndarray,
+    scores: np.ndarray,
+    cosines: np.ndarray,
+    *,
+    rows: np.ndarray,
+    places: np.ndarray,
+    position: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate at ``places[i]`` (at or behind ``position``) of each row ``rows[i]`` moved
+    forward to ``position``, the others kept in their order around it; ``-1`` pads stay last."""
+    key = np.where(columns >= 0, -np.arange(columns.shape[1], dtype=np.float64), -np.inf)
+    key[rows, places] = 0.5 - position  # between the items now at position - 1 and position
+    order = np.argsort(-key, axis=1, kind="stable")
+    return (
+        np.take_along_axis(columns, order, axis=1),
+        np.take_along_axis(scores, order, axis=1),
+        np.take_along_axis(cosines, order, axis=1),
+    )
