@@ -54,10 +54,10 @@ class FreshMatcher:
         if document is None:
             return None
         index = artifact.index
-        vector = index.transform([document])
-        neighbours = index.neighbours_of_vectors(
-            vector, [document.id], titles=[document.title], texts=[index.indexed_text(document)]
-        )[0]
+        vector, texts = index.transform_with_texts([document])
+        neighbours = index.neighbours_of_vectors(vector, [document.id], titles=[document.title], texts=texts)[
+            0
+        ]
         found = FreshMatch(neighbours, vector)
         if document.content_hash() == summary.content_hash:  # else it changed again meanwhile
             with self._lock:

@@ -595,13 +595,13 @@ class RelatedIndex:
         if not hasattr(self, "matrix_"):
             raise IndexNotFitted("this RelatedIndex is not fitted yet; call fit() first")
 
-    @staticmethod
-    def indexed_text(document: Document) -> str:
-        """The text of ``document`` as the index reads it (title, then body without markup)."""
-        return _text_of(document)
-
     def transform(self, documents: Sequence[Document]) -> sp.csr_matrix:
         """L2-normalised vectors of ``documents`` in this index's space."""
+        return self.transform_with_texts(documents)[0]
+
+    def transform_with_texts(self, documents: Sequence[Document]) -> tuple[sp.csr_matrix, list[str]]:
+        """:meth:`transform`, with each document's text as the index reads it (title, then body
+        without markup), for :meth:`neighbours_of_vectors`: each body is read once."""
         self._check_fitted()
         texts = self._texts_of(documents)
 
@@ -609,7 +609,8 @@ class RelatedIndex:
             found = counter.transform([document_labels(document) for document in documents])
             return self.label_weight * tfidf.transform(found)
 
-        return self._vectors(len(documents), lambda vectorizer: self._weighted(vectorizer, texts), labels)
+        vectors = self._vectors(len(documents), lambda vectorizer: self._weighted(vectorizer, texts), labels)
+        return vectors, texts.texts
 
     def _vectors(
         self,
@@ -683,9 +684,9 @@ class RelatedIndex:
         found: list[list[Neighbour]] = []
         for start in range(0, len(documents), 64):
             batch = documents[start : start + 64]
-            vectors, ids = self.transform(batch), [d.id for d in batch]
+            (vectors, texts), ids = self.transform_with_texts(batch), [d.id for d in batch]
             titles = [title_text(d.title) for d in batch]
-            found.extend(self.neighbours_of_vectors(vectors, ids, k, titles, [_text_of(d) for d in batch]))
+            found.extend(self.neighbours_of_vectors(vectors, ids, k, titles, texts))
         return found
 
     def neighbours_of_vectors(
@@ -698,7 +699,7 @@ class RelatedIndex:
     ) -> list[list[Neighbour]]:
         """The ``k`` best neighbours of each vector (of :meth:`transform`); ``ids[i]`` is left out.
         ``titles[i]`` is the title of the article of ``vectors[i]`` (without: no shared title),
-        ``texts[i]`` its text as :meth:`indexed_text` gives it (without: no title mentions)."""
+        ``texts[i]`` its text as :meth:`transform_with_texts` gives it (without: no title mentions)."""
         self._check_fitted()
         k = self.n_neighbors if k is None else k
         similarities = (vectors @ self.matrix_.T).toarray()
