@@ -38,13 +38,13 @@ def scores(corpus: corpora.Corpus, *, n_jobs: int = 2) -> dict[str, dict[str, fl
     rows = query_rows(len(corpus.documents))
     index = RelatedIndex(n_jobs=n_jobs, closest_weight=0.0, closest_lead=None).fit(corpus.documents)
     lists = index.neighbours_, index.scores_, index.cosines_
-    threshold = index.duplicate_threshold
+    duplicates = index.near_duplicates().of_lists(index.title_fingerprints_)
     found: dict[str, dict[str, float]] = {"precision": {}, "hit": {}}
     for weight in WEIGHTS:
         for lead in LEADS:
-            columns, ranked, cosines = favour_closest(*lists, threshold, weight=weight, lead=lead)
+            columns, ranked, cosines = favour_closest(*lists, duplicates, weight=weight, lead=lead)
             index.neighbours_, index.scores_, index.cosines_ = columns, ranked, cosines
-            index.groups_ = duplicate_groups(columns, cosines, threshold)
+            index.groups_ = duplicate_groups(columns, duplicates.mask(columns, cosines))
             served = served_neighbours(index, rows)
             key = json.dumps({PARAMETER: [weight, lead]})
             found["precision"][key] = precision_at_k(corpus, rows, served)

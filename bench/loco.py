@@ -19,7 +19,8 @@ the clusters' cap; when lists came to lead with the closest match by words, ``"c
 null``; when shared titles came to multiply the score by 5, ``"shared_title_weight": 0.0``; when
 coherent title words came to raise it, ``"title_word_weight": 0.0``; when title mentions came to
 raise it, ``"mention_weight": 0.0``; when a mention came to take the second place,
-``"mention_lead": null``).
+``"mention_lead": null``; when near-duplicates came to need a cosine of 0.95, or 0.8 under the
+same title, ``"duplicate_threshold": 0.8, "duplicate_title_threshold": null``).
 A score keeps hit@5 beside precision@5 (``--metric hit`` judges by it; scores from before hit@5
 was kept are built again).
 """
@@ -66,6 +67,9 @@ GRID: dict[str, list[Any]] = {
     "mention_weight": [0.0, 0.25, 0.5, 1.0, 2.0],
     # None: never (see RelatedIndex's mention_lead).
     "mention_lead": [None, 0.5, 0.3, 0.2],
+    "duplicate_threshold": [0.8, 0.9, 0.95],
+    # None: by the cosine alone (see RelatedIndex's duplicate_title_threshold).
+    "duplicate_title_threshold": [None, 0.8],
     # Only with RELATED_EMBEDDINGS on (0.0: on, but not blended; the index default is 0.2).
     "embedding_weight": [0.0, 0.1, 0.2, 0.35],
 }
@@ -89,6 +93,8 @@ REFERENCE: dict[str, Any] = {
     "title_word_weight": 0.0,
     "mention_weight": 0.0,
     "mention_lead": None,
+    "duplicate_threshold": 0.8,
+    "duplicate_title_threshold": None,
 }
 # What a corpus's score is: precision@5 as served, or hit@5 (at least one relevant among the five).
 METRICS = ("precision", "hit")

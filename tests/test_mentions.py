@@ -11,6 +11,7 @@ import pytest
 from service.recommend.fresh import FreshMatcher
 from service.recommender import Document, RelatedIndex
 from service.recommender.artifacts import IndexArtifact
+from service.recommender.duplicates import NearDuplicates
 from service.recommender.mentions import TitleMentions, second_with_mention
 from service.store.articles import ArticleSummary
 from tests.factories import corpus
@@ -152,7 +153,7 @@ def test_a_title_only_the_article_names_takes_the_second_place_unless_scored_far
         ]
     )
     moved, moved_scores, moved_cosines = second_with_mention(
-        columns, scores.copy(), cosines, strength, duplicate_threshold=0.8, min_share=0.3
+        columns, scores.copy(), cosines, strength, duplicates=NearDuplicates(0.8), min_share=0.3
     )
     assert moved.tolist() == [[10, 13, 11, 12, -1], *columns[1:].tolist()]
     np.testing.assert_allclose(moved_scores[0], [1.0, 0.9, 0.9, 0.8, 0.0])
@@ -160,7 +161,7 @@ def test_a_title_only_the_article_names_takes_the_second_place_unless_scored_far
     np.testing.assert_allclose(moved_scores[1:], scores[1:])
     # scored below 0.6 of the best: left where it is
     kept, _, _ = second_with_mention(
-        columns, scores.copy(), cosines, strength, duplicate_threshold=0.8, min_share=0.6
+        columns, scores.copy(), cosines, strength, duplicates=NearDuplicates(0.8), min_share=0.6
     )
     assert kept.tolist() == columns.tolist()
 

@@ -84,6 +84,33 @@ def test_near_duplicates_never_share_a_list_and_are_not_each_others_related(
         assert len({"sleep-1", "sleep-1-copy"} & set(ids(body[section]))) == 1, section
 
 
+def test_a_story_filed_again_under_its_title_is_a_near_duplicate_and_under_another_a_related_post(
+    seeded: Flask, client: FlaskClient, admin: dict[str, str]
+) -> None:
+    original = article("sleep", 1)
+    edited = original["body"].replace("bedtime", "evening", 1)  # a word changed: alike, not a copy
+    for article_id, title in (
+        ("sleep-1-again", original["title"]),
+        ("sleep-1-sequel", "Melatonin: more notes"),
+    ):
+        record = {
+            **original,
+            "id": article_id,
+            "title": title,
+            "body": edited,
+            "published_at": "2025-03-01T00:00:00Z",
+        }
+        client.put(f"/api/v1/articles/{article_id}", json=record, headers=admin)
+    # scored on the fly (no rebuild): the same title makes the pair one story
+    assert "sleep-1" not in ids(get(client, "sleep-1-again", limit=20)["related"])
+    assert ids(get(client, "sleep-1-sequel", limit=20)["related"])[0] == "sleep-1"
+    rebuild(seeded)  # and built alike
+    assert "sleep-1" not in ids(get(client, "sleep-1-again", limit=20)["related"])
+    assert "sleep-1-again" not in ids(get(client, "sleep-1", limit=20)["related"])
+    sequel = ids(get(client, "sleep-1-sequel", limit=20)["related"])  # the story once, first
+    assert sequel[0] in {"sleep-1", "sleep-1-again"} and len({"sleep-1", "sleep-1-again"} & set(sequel)) == 1
+
+
 def test_pins_come_first_in_order_and_exclusions_apply_at_once(
     seeded: Flask, client: FlaskClient, admin: dict[str, str]
 ) -> None:

@@ -16,6 +16,7 @@ from bench.loco import leave_one_out, leave_one_out_guarded
 from bench.metrics import hit_at_k, precision_at_k, query_rows, served_neighbours
 from service.recommender import Document, RelatedIndex
 from service.recommender.clusters import TopicClusters
+from service.recommender.duplicates import NearDuplicates
 from service.recommender.neighbours import (
     blend_closest,
     blend_similarity,
@@ -348,11 +349,14 @@ def test_a_multiplied_blend_ranks_alike_whatever_the_scale_of_the_scores() -> No
     assert small.tolist() != large.tolist()
 
 
+BY_COSINE = NearDuplicates(0.8)  # near-duplicates by their cosine alone
+
+
 def test_the_closest_match_by_words_leads_unless_scored_far_below_the_best() -> None:
     columns = np.array([[3, 4, 5, 6], [7, 8, 9, -1], [1, 2, 3, 4]])
     scores = np.array([[0.5, 0.4, 0.3, 0.2], [0.6, 0.5, 0.1, 0.0], [0.5, 0.4, 0.3, 0.2]], np.float32)
     cosines = np.array([[0.2, 0.3, 0.9, 0.4], [0.2, 0.1, 0.5, 0.0], [0.3, 0.2, 0.1, 0.1]], np.float32)
-    ranked, ranked_scores, ranked_cosines = lead_with_closest(columns, scores, cosines, 0.8, 0.3)
+    ranked, ranked_scores, ranked_cosines = lead_with_closest(columns, scores, cosines, BY_COSINE, 0.3)
     # row 0: 5 is a near-duplicate (never served), so 6 (cosine 0.4) leads, scored as the best
     assert ranked[0].tolist() == [6, 3, 4, 5]
     np.testing.assert_allclose(ranked_scores[0], [0.5, 0.5, 0.4, 0.3])
@@ -363,12 +367,12 @@ def test_the_closest_match_by_words_leads_unless_scored_far_below_the_best() -> 
     assert ranked[2].tolist() == [1, 2, 3, 4]
     np.testing.assert_allclose(ranked_scores[2], scores[2])
     # with a share of 0 it always leads; the inputs are not changed
-    assert lead_with_closest(columns, scores, cosines, 0.8, 0.0)[0][1].tolist() == [9, 7, 8, -1]
+    assert lead_with_closest(columns, scores, cosines, BY_COSINE, 0.0)[0][1].tolist() == [9, 7, 8, -1]
     assert columns[0].tolist() == [3, 4, 5, 6] and scores[0, 3] == np.float32(0.2)
     # a near-duplicate scored above every servable candidate does not raise the lead's score
     top_duplicate = np.array([[0.9, 0.5, 0.4, 0.2]], np.float32)
     near = np.array([[0.95, 0.2, 0.3, 0.4]], np.float32)
-    led, led_scores, _ = lead_with_closest(columns[:1], top_duplicate, near, 0.8, 0.0)
+    led, led_scores, _ = lead_with_closest(columns[:1], top_duplicate, near, BY_COSINE, 0.0)
     assert led[0].tolist() == [6, 3, 4, 5]  # 3 is the near-duplicate
     np.testing.assert_allclose(led_scores[0], [0.5, 0.9, 0.5, 0.4])  # tied with 4, the best served
 
@@ -381,8 +385,9 @@ def test_lists_lead_with_the_closest_match_and_fresh_articles_alike() -> None:
     moved = 0
     for row, document in enumerate(documents):
         built = index.neighbours(row)
-        closest = max((n for n in built if n.cosine < index.duplicate_threshold), key=lambda n: n.cosine)
-        servable = [n.score for n in built if n.cosine < index.duplicate_threshold]
+        duplicates = set(index.near_duplicates_of(document.title, built))
+        closest = max((n for n in built if n not in duplicates), key=lambda n: n.cosine)
+        servable = [n.score for n in built if n not in duplicates]
         assert built[0].id == closest.id and built[0].score == max(servable)
         moved += plain.neighbours(row)[0].id != closest.id
         if row % 40 == 0:
@@ -398,7 +403,7 @@ def test_closeness_by_words_weighs_relative_to_the_closest_match_whatever_the_sc
     columns = np.array([[3, 4, 5, 6], [7, 8, -1, -1]])
     scores = np.array([[0.50, 0.48, 0.46, 0.20], [0.6, 0.5, 0.0, 0.0]], np.float32)
     cosines = np.array([[0.10, 0.90, 0.40, 0.20], [0.1, 0.6, 0.0, 0.0]], np.float32)
-    ranked, ranked_scores, ranked_cosines = blend_closest(columns, scores, cosines, 0.8, 0.2)
+    ranked, ranked_scores, ranked_cosines = blend_closest(columns, scores, cosines, BY_COSINE, 0.2)
     # row 0: 4 is a near-duplicate: as close as the closest match (5, cosine 0.4), both rise
     # above 3, the best score but a quarter as close: 0.8 x 0.5 + 0.2 x 0.5 x 0.25 = 0.425
     assert ranked[0].tolist() == [4, 5, 3, 6]
@@ -410,12 +415,13 @@ def test_closeness_by_words_weighs_relative_to_the_closest_match_whatever_the_sc
     # or of the scores, which keep their scale; weight 0 changes nothing
     for factor in (0.01, 0.5):
         assert (
-            blend_closest(columns, scores, factor * cosines, factor * 0.8, 0.2)[0].tolist() == ranked.tolist()
+            blend_closest(columns, scores, factor * cosines, NearDuplicates(factor * 0.8), 0.2)[0].tolist()
+            == ranked.tolist()
         )
-        rescaled, rescaled_scores, _ = blend_closest(columns, factor * scores, cosines, 0.8, 0.2)
+        rescaled, rescaled_scores, _ = blend_closest(columns, factor * scores, cosines, BY_COSINE, 0.2)
         assert rescaled.tolist() == ranked.tolist()
         np.testing.assert_allclose(rescaled_scores, factor * ranked_scores, rtol=1e-5)
-    assert blend_closest(columns, scores, cosines, 0.8, 0.0)[0] is columns
+    assert blend_closest(columns, scores, cosines, BY_COSINE, 0.0)[0] is columns
 
 
 def test_closeness_by_words_re_ranks_built_and_fresh_lists_alike() -> None:

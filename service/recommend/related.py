@@ -107,8 +107,7 @@ class RelatedList:
         merged = {candidate.id: candidate for candidate in found if candidate.id != article.id}
         merged.update((e.neighbour_id, Neighbour(e.neighbour_id, e.score, e.cosine)) for e in learned)
         ranked = sorted(merged.values(), key=lambda candidate: -candidate.score)
-        threshold = index.duplicate_threshold
-        duplicates = [candidate for candidate in ranked if candidate.cosine >= threshold]
+        duplicates = index.near_duplicates_of(article.title, ranked)
         return Candidates(ranked, {entry.neighbour_id for entry in learned}, vector, duplicates)
 
     def _add_similar(self, builder: ListBuilder, candidates: Candidates, oldest: datetime | None) -> None:

@@ -15,6 +15,7 @@ from sklearn.preprocessing import normalize
 from service.recommender.clusters import TopicClusters
 from service.recommender.counting import TermCounts, count_terms
 from service.recommender.document import Document
+from service.recommender.duplicates import NearDuplicates, title_fingerprints
 from service.recommender.mentions import TitleMentions, second_with_mention
 from service.recommender.neighbours import (
     CandidateSimilarity,
@@ -192,8 +193,9 @@ class RelatedIndex:
     A title that only repeats the opening of its body (as in feeds whose "title" is the first
     sentence) is not weighted again.
 
-    Articles whose tf-idf cosine reaches ``duplicate_threshold`` are near-duplicates (the
-    same story filed twice); ``groups_`` joins them so that lists can show one of each.
+    Articles whose tf-idf cosine reaches ``duplicate_threshold``, or ``duplicate_title_threshold``
+    under the same title (None: by cosine alone), are near-duplicates (the same story filed twice;
+    :mod:`~service.recommender.duplicates`); ``groups_`` joins them so that lists can show one of each.
     """
 
     def __init__(
@@ -236,7 +238,8 @@ class RelatedIndex:
         candidate_max_df: float = 0.02,
         pool: int = 64,
         exact_below: int = 20_000,
-        duplicate_threshold: float = 0.8,
+        duplicate_threshold: float = 0.95,
+        duplicate_title_threshold: float | None = 0.8,
         block_size: int = 512,
         n_jobs: int | None = None,
     ) -> None:
@@ -278,6 +281,7 @@ class RelatedIndex:
         self.pool = pool
         self.exact_below = exact_below
         self.duplicate_threshold = duplicate_threshold
+        self.duplicate_title_threshold = duplicate_title_threshold
         self.block_size = block_size
         self.n_jobs = n_jobs
 
@@ -291,7 +295,7 @@ class RelatedIndex:
         "title_word_weight", "mention_weight", "mention_max_share", "mention_max_documents",
         "mention_lead", "random_state",
         "query_terms", "candidate_max_df", "pool", "exact_below", "duplicate_threshold",
-        "block_size", "n_jobs",
+        "duplicate_title_threshold", "block_size", "n_jobs",
     )  # fmt: skip
 
     def get_params(self) -> dict[str, object]:
@@ -313,6 +317,7 @@ class RelatedIndex:
         self.ids_ = [document.id for document in documents]
         self.content_hashes_ = [document.content_hash() for document in documents]
         texts = self._texts_of(documents)
+        self.title_fingerprints_ = title_fingerprints(texts.titles)
         text = self._fit_text(texts)
         self.text_vectorizer_ = text.vectorizer
         phrases = self._fit_phrases(texts)
@@ -377,12 +382,19 @@ class RelatedIndex:
             self._multiply_scores(
                 lambda start, stop, columns: self._mention_boost(mentioned(start, stop, columns))
             )
+        self._lead_lists()
+        return self
+
+    def _lead_lists(self) -> None:
+        """The build's last steps: the closest match first, a title named once second, and the
+        near-duplicate groups of the finished lists."""
         self.closest_weight_, self.closest_lead_ = self.closest_weight, self.closest_lead
+        duplicates = self.near_duplicates().of_lists(self.title_fingerprints_)
         self.neighbours_, self.scores_, self.cosines_ = favour_closest(
             self.neighbours_,
             self.scores_,
             self.cosines_,
-            self.duplicate_threshold,
+            duplicates,
             weight=self.closest_weight_,
             lead=self.closest_lead_,
         )
@@ -394,11 +406,10 @@ class RelatedIndex:
                 self.scores_,
                 self.cosines_,
                 strength,
-                duplicate_threshold=self.duplicate_threshold,
+                duplicates=duplicates,
                 min_share=self.mention_lead_,
             )
-        self.groups_ = duplicate_groups(self.neighbours_, self.cosines_, self.duplicate_threshold)
-        return self
+        self.groups_ = duplicate_groups(self.neighbours_, duplicates.mask(self.neighbours_, self.cosines_))
 
     def _texts_of(self, documents: Sequence[Document]) -> _Texts:
         """The documents' texts, titles and extra title counts, read once for every block."""
@@ -745,8 +756,9 @@ class RelatedIndex:
         # Both absent in an index built before they were kept (no blend, no lead).
         weight: float = getattr(self, "closest_weight_", 0.0)
         lead: float | None = getattr(self, "closest_lead_", None)
+        duplicates = self.near_duplicates().of_lists(None if titles is None else title_fingerprints(titles))
         columns, scores, cosines = favour_closest(
-            columns, scores, cosines, self.duplicate_threshold, weight=weight, lead=lead
+            columns, scores, cosines, duplicates, weight=weight, lead=lead
         )
         mention_lead: float | None = getattr(self, "mention_lead_", None)  # absent: built before it
         if mention_lead is not None and mentions is not None and named is not None:
@@ -755,7 +767,7 @@ class RelatedIndex:
                 scores,
                 cosines,
                 mentions.strength(named, columns, own),
-                duplicate_threshold=self.duplicate_threshold,
+                duplicates=duplicates,
                 min_share=mention_lead,
             )
         columns, scores, cosines = columns[:, :k], scores[:, :k], cosines[:, :k]
@@ -767,6 +779,27 @@ class RelatedIndex:
             ]
             for row in range(len(ids))
         ]
+
+    def near_duplicates(self) -> NearDuplicates:
+        """The rule that tells near-duplicates apart, for lists of the indexed articles (see
+        :meth:`NearDuplicates.of_lists` for the lists of others)."""
+        # Both absent in an index built before titles counted: by cosine alone.
+        return NearDuplicates(
+            self.duplicate_threshold,
+            getattr(self, "duplicate_title_threshold", None),
+            getattr(self, "title_fingerprints_", None),
+        )
+
+    def near_duplicates_of(self, title: str, candidates: Sequence[Neighbour]) -> list[Neighbour]:
+        """Those of ``candidates`` that duplicate an article titled ``title``; a candidate not
+        indexed (learned since the build) by its cosine alone."""
+        if not candidates:
+            return []
+        rows = np.array([[-1 if (row := self.row_of(c.id)) is None else row for c in candidates]])
+        cosines = np.array([[candidate.cosine for candidate in candidates]], dtype=np.float32)
+        indexed = self.near_duplicates().of_lists(title_fingerprints([title])).mask(rows, cosines)[0]
+        alike = indexed | (cosines[0] >= self.duplicate_threshold)
+        return [candidate for candidate, duplicate in zip(candidates, alike) if duplicate]
 
     def distinct_neighbours(self, row: int, k: int, min_score: float = 0.0) -> list[int]:
         """Rows of the ``k`` best neighbours of ``row``, one per near-duplicate group, none of its own."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from service.recommender.duplicates import NearDuplicates
 from service.recommender.neighbours import move_to
 
 Analyser = Callable[[str], list[str]]
@@ -143,7 +144,7 @@ def second_with_mention(
     cosines: np.ndarray,
     strength: np.ndarray,
     *,
-    duplicate_threshold: float,
+    duplicates: NearDuplicates,
     min_share: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each row's first candidate joined by a mention of strength 1 (a title only the other
@@ -157,7 +158,7 @@ def second_with_mention(
     valid = columns >= 0
     best = scores.max(axis=1, initial=0.0, keepdims=True)
     eligible = (
-        valid & (cosines < duplicate_threshold) & (strength >= _NAMED_ONCE) & (scores >= min_share * best)
+        valid & ~duplicates.mask(columns, cosines) & (strength >= _NAMED_ONCE) & (scores >= min_share * best)
     )
     place = np.argmax(eligible, axis=1)
     rows = np.flatnonzero(eligible.any(axis=1) & (place >= 2))

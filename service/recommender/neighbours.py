@@ -16,6 +16,8 @@ import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.preprocessing import normalize
 
+from service.recommender.duplicates import NearDuplicates
+
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -242,8 +244,9 @@ def top_neighbours(
     return neighbours, scores, cosines
 
 
-def duplicate_groups(neighbours: np.ndarray, cosines: np.ndarray, threshold: float) -> np.ndarray:
-    """Near-duplicate groups: rows joined (transitively) by a tf-idf cosine ≥ ``threshold``.
+def duplicate_groups(neighbours: np.ndarray, duplicate: np.ndarray) -> np.ndarray:
+    """Near-duplicate groups: rows joined (transitively) where ``duplicate[row, j]`` says that
+    ``neighbours[row, j]`` duplicates ``row`` (see :class:`~service.recommender.duplicates.NearDuplicates`).
 
     Returns one group id per row: the smallest row of its group (its own row when alone).
     """
@@ -255,7 +258,7 @@ def duplicate_groups(neighbours: np.ndarray, cosines: np.ndarray, threshold: flo
             row = parent[row]
         return int(row)
 
-    for row, column in zip(*np.nonzero((cosines >= threshold) & (neighbours >= 0))):
+    for row, column in zip(*np.nonzero(duplicate & (neighbours >= 0))):
         a, b = root(int(row)), root(int(neighbours[row, column]))
         if a != b:
             parent[max(a, b)] = min(a, b)
@@ -428,10 +431,10 @@ def rerank_shared(
 
 
 def blend_closest(
-    columns: np.ndarray, scores: np.ndarray, cosines: np.ndarray, duplicate_threshold: float, weight: float
+    columns: np.ndarray, scores: np.ndarray, cosines: np.ndarray, duplicates: NearDuplicates, weight: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Re-rank by :func:`blend_similarity` with each candidate's closeness by words: its tf-idf
-    cosine over the row's highest one below ``duplicate_threshold`` (at most 1), times the row's
+    cosine over the row's highest one that is not a near-duplicate (at most 1), times the row's
     best score, so that the blend keeps the scale of the scores.
 
     Relative to the row's closest match, it weighs the same on a site whose cosines are all small;
@@ -441,7 +444,8 @@ def blend_closest(
     if columns.size == 0 or weight <= 0:
         return columns, scores, cosines
     valid = columns >= 0
-    closest = np.where(valid & (cosines < duplicate_threshold), cosines, 0.0).max(axis=1, keepdims=True)
+    served = valid & ~duplicates.mask(columns, cosines)
+    closest = np.where(served, cosines, 0.0).max(axis=1, keepdims=True)
     best = np.where(valid, scores, 0.0).max(axis=1, keepdims=True)
     closeness = np.minimum(cosines / np.where(closest > 0, closest, 1.0), 1.0)
     return blend_similarity(columns, scores, cosines, np.where(valid, best * closeness, 0.0), weight)
@@ -451,25 +455,25 @@ def favour_closest(
     columns: np.ndarray,
     scores: np.ndarray,
     cosines: np.ndarray,
-    duplicate_threshold: float,
+    duplicates: NearDuplicates,
     *,
     weight: float,
     lead: float | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The last steps of every list: :func:`blend_closest` at ``weight``, then
     :func:`lead_with_closest` at the share ``lead`` (None: no lead)."""
-    columns, scores, cosines = blend_closest(columns, scores, cosines, duplicate_threshold, weight)
+    columns, scores, cosines = blend_closest(columns, scores, cosines, duplicates, weight)
     if lead is None:
         return columns, scores, cosines
-    return lead_with_closest(columns, scores, cosines, duplicate_threshold, lead)
+    return lead_with_closest(columns, scores, cosines, duplicates, lead)
 
 
 def lead_with_closest(
-    columns: np.ndarray, scores: np.ndarray, cosines: np.ndarray, duplicate_threshold: float, min_share: float
+    columns: np.ndarray, scores: np.ndarray, cosines: np.ndarray, duplicates: NearDuplicates, min_share: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each row's closest match by words first, scored as the row's best score among the
-    candidates that can be served: the candidate of highest tf-idf cosine below
-    ``duplicate_threshold`` (a near-duplicate is never served), when its own score is at least
+    candidates that can be served: the candidate of highest tf-idf cosine that is not one of
+    ``duplicates`` (a near-duplicate is never served), when its own score is at least
     ``min_share`` of the row's best.
 
     The re-rankings move candidates by subject; where "related" is narrow (an editor's link, the
@@ -479,8 +483,8 @@ def lead_with_closest(
     """
     if columns.size == 0:
         return columns, scores, cosines
-    valid = columns >= 0
-    usable = np.where(valid & (cosines < duplicate_threshold), cosines, 0.0)
+    served = (columns >= 0) & ~duplicates.mask(columns, cosines)
+    usable = np.where(served, cosines, 0.0)
     everyone = np.arange(len(columns))
     closest = np.argmax(usable, axis=1)
     best = scores.max(axis=1, initial=0.0)
@@ -488,7 +492,7 @@ def lead_with_closest(
     rows = np.flatnonzero(leads)
     # Tied with the best that can be served: a near-duplicate's score (never served) would
     # put the lead above every other item of the list, and above the cosine scale.
-    best_served = np.where(valid & (cosines < duplicate_threshold), scores, 0.0).max(axis=1, initial=0.0)
+    best_served = np.where(served, scores, 0.0).max(axis=1, initial=0.0)
     columns, scores, cosines = move_to(columns, scores, cosines, rows=rows, places=closest[rows], position=0)
     scores[rows, 0] = best_served[rows]
     return columns, scores, cosines
