@@ -20,7 +20,8 @@ null``; when shared titles came to multiply the score by 5, ``"shared_title_weig
 coherent title words came to raise it, ``"title_word_weight": 0.0``; when title mentions came to
 raise it, ``"mention_weight": 0.0``; when a mention came to take the second place,
 ``"mention_lead": null``; when near-duplicates came to need a cosine of 0.95, or 0.8 under the
-same title, ``"duplicate_threshold": 0.8, "duplicate_title_threshold": null``).
+same title, ``"duplicate_threshold": 0.8, "duplicate_title_threshold": null``; when the title
+steps came to need titles that name subjects, ``"title_coherence_min": 0.0``).
 A score keeps hit@5 beside precision@5 (``--metric hit`` judges by it; scores from before hit@5
 was kept are built again).
 """
@@ -70,6 +71,7 @@ GRID: dict[str, list[Any]] = {
     "duplicate_threshold": [0.8, 0.9, 0.95],
     # None: by the cosine alone (see RelatedIndex's duplicate_title_threshold).
     "duplicate_title_threshold": [None, 0.8],
+    "title_coherence_min": [0.0, 0.15],
     # Only with RELATED_EMBEDDINGS on (0.0: on, but not blended; the index default is 0.2).
     "embedding_weight": [0.0, 0.1, 0.2, 0.35],
 }
@@ -95,6 +97,7 @@ REFERENCE: dict[str, Any] = {
     "mention_lead": None,
     "duplicate_threshold": 0.8,
     "duplicate_title_threshold": None,
+    "title_coherence_min": 0.0,
 }
 # What a corpus's score is: precision@5 as served, or hit@5 (at least one relevant among the five).
 METRICS = ("precision", "hit")

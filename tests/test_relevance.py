@@ -26,7 +26,7 @@ from service.recommender.neighbours import (
     rerank_shared,
 )
 from service.recommender.text import index_text
-from service.recommender.title_words import TitleWords, word_coherence
+from service.recommender.title_words import TitleWords, site_coherence, word_coherence
 from service.recommender.titles import SharedTitles, title_key
 from service.recommender.weights import TermWeights
 from tests.factories import corpus
@@ -565,6 +565,38 @@ def test_title_words_need_the_latent_space() -> None:
     documents = title_word_documents()[:40]  # too few articles for latent components
     index = RelatedIndex().fit(documents)
     assert index.svd_ is None and index.title_words_ is None
+
+
+def test_a_site_s_title_coherence_weighs_each_shared_word_by_the_titles_that_hold_it() -> None:
+    # columns: a word of three titles (coherence 0.5), of two (0.2), of one (1.0: never counted)
+    holds = sp.csr_matrix(np.array([[1, 1, 1], [1, 1, 0], [1, 0, 0]], dtype=np.float32))
+    coherence = np.array([0.5, 0.2, 1.0], np.float32)
+    assert site_coherence(holds, coherence) == pytest.approx((3 * 0.5 + 2 * 0.2) / 5)
+    assert site_coherence(sp.csr_matrix(np.eye(3, dtype=np.float32)), coherence) == 0.0
+
+
+def test_title_steps_are_off_where_titles_do_not_say_what_articles_are_about() -> None:
+    documents = topic_documents()
+    headlines = ["Great read today", "Loved every word", "Not for me", "Worth the time"]
+    # each headline on articles of every subject, as a review site's titles are, over a text
+    # much longer than the headline (the same words three times)
+    generic = [
+        Document(d.id, headlines[row % 4], f"{d.body} {d.body} {d.body}") for row, d in enumerate(documents)
+    ]
+    index = RelatedIndex().fit(generic)
+    assert index.title_coherence_ is not None and index.title_coherence_ < index.title_coherence_min
+    assert index.titles_ is None and index.title_words_ is None and index.mentions_ is None
+    plain = RelatedIndex(shared_title_weight=0.0, title_word_weight=0.0, mention_weight=0.0).fit(generic)
+    assert index.neighbours_.tolist() == plain.neighbours_.tolist()
+    row = 5
+    assert [n.id for n in index.similar_to(generic[row], k=10)] == [n.id for n in index.neighbours(row)[:10]]
+    # never off at 0: the shared headlines then join articles of other subjects
+    always = RelatedIndex(title_coherence_min=0.0).fit(generic)
+    assert always.titles_ is not None and always.neighbours_.tolist() != index.neighbours_.tolist()
+    # the same articles under titles that name their subjects keep every title step
+    described = RelatedIndex().fit(documents)
+    assert described.title_coherence_ is not None and described.title_coherence_ > 0.3
+    assert described.titles_describe_ and described.title_words_ is not None
 
 
 def test_a_title_vector_is_the_vector_of_an_article_with_only_that_title() -> None:

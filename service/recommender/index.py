@@ -33,7 +33,7 @@ from service.recommender.neighbours import (
     top_neighbours,
 )
 from service.recommender.text import index_text, strip_html, title_text
-from service.recommender.title_words import TitleWords
+from service.recommender.title_words import TitleWords, site_coherence, word_coherence
 from service.recommender.titles import SharedTitles
 from service.recommender.weights import TermWeights
 
@@ -184,6 +184,11 @@ class RelatedIndex:
     title (:mod:`service.recommender.mentions`; only titles named by at most
     ``mention_max_share`` of the articles, on sites of up to ``mention_max_documents``).
 
+    The three title steps need titles that say what articles are about: where the site's title
+    coherence (:func:`~service.recommender.title_words.site_coherence`, recorded as
+    ``title_coherence_``) is below ``title_coherence_min``, as on a site of film reviews whose
+    titles are headlines of opinion, they are left out (``titles_describe_`` False).
+
     Each list then leads with the closest match by words (the highest tf-idf cosine that is not
     a near-duplicate), scored as the list's best, when its score is at least ``closest_lead`` of
     the best (None: never; :func:`~service.recommender.neighbours.lead_with_closest`): the
@@ -233,6 +238,7 @@ class RelatedIndex:
         mention_max_share: float = 0.005,
         mention_max_documents: int = 20_000,
         mention_lead: float | None = 0.3,
+        title_coherence_min: float = 0.15,
         random_state: int = 0,
         query_terms: int | None = 12,
         candidate_max_df: float = 0.02,
@@ -275,6 +281,7 @@ class RelatedIndex:
         self.mention_max_share = mention_max_share
         self.mention_max_documents = mention_max_documents
         self.mention_lead = mention_lead
+        self.title_coherence_min = title_coherence_min
         self.random_state = random_state
         self.query_terms = query_terms
         self.candidate_max_df = candidate_max_df
@@ -293,7 +300,7 @@ class RelatedIndex:
         "cluster_weight", "cluster_sizes", "cluster_runs", "cluster_sample", "cluster_max_documents",
         "embedding_weight", "closest_weight", "closest_lead", "shared_title_weight",
         "title_word_weight", "mention_weight", "mention_max_share", "mention_max_documents",
-        "mention_lead", "random_state",
+        "mention_lead", "title_coherence_min", "random_state",
         "query_terms", "candidate_max_df", "pool", "exact_below", "duplicate_threshold",
         "duplicate_title_threshold", "block_size", "n_jobs",
     )  # fmt: skip
@@ -364,19 +371,22 @@ class RelatedIndex:
                 self.cluster_weight_,
                 multiply=True,
             )
-        self.titles_ = SharedTitles.fit(texts.titles) if self.shared_title_weight > 0 else None
+        words = self._fit_title_words(texts.titles, [text.title_counts, phrases.title_counts])
+        describe = self.title_coherence_ is None or self.title_coherence_ >= self.title_coherence_min
+        self.titles_describe_ = describe
+        self.titles_ = SharedTitles.fit(texts.titles) if self.shared_title_weight > 0 and describe else None
         if self.titles_ is not None:
             same_title = self.titles_.indexed_same
             self._multiply_scores(
                 lambda start, stop, columns: self._title_boost(same_title(start, stop, columns))
             )
-        self.title_words_ = self._fit_title_words(texts.titles, [text.title_counts, phrases.title_counts])
+        self.title_words_ = words if self.title_word_weight > 0 and describe else None
         if self.title_words_ is not None:
             similarity = self.title_words_.indexed_similarity
             self._multiply_scores(
                 lambda start, stop, columns: self._title_word_boost(similarity(start, stop, columns))
             )
-        self.mentions_ = self._fit_mentions(texts)
+        self.mentions_ = self._fit_mentions(texts) if describe else None
         if self.mentions_ is not None:
             mentioned = self.mentions_.indexed_strength
             self._multiply_scores(
@@ -569,13 +579,18 @@ class RelatedIndex:
     def _fit_title_words(
         self, titles: Sequence[str], counted: Sequence[TitleCounts | None]
     ) -> TitleWords | None:
-        """The coherence of each title word, in the latent space (none without it); ``counted``:
-        the titles' counts the build already has (its blocks' counters and the counts)."""
-        if self.title_word_weight <= 0 or self.svd_ is None:
+        """The coherence of each title word, in the latent space (none without it), and the site's
+        (``title_coherence_``, None without the latent space); ``counted``: the titles' counts
+        the build already has (its blocks' counters and the counts)."""
+        self.title_coherence_: float | None = None
+        if self.svd_ is None:
             return None
         latent = self.latent_ if self.latent_ is not None else self._latent(self.matrix_)
         known = [found for found in counted if found is not None]
-        return TitleWords.fit(self._title_vectors(titles, known), latent)
+        vectors = self._title_vectors(titles, known)
+        coherence = word_coherence(vectors, latent)
+        self.title_coherence_ = site_coherence(vectors, coherence)
+        return TitleWords.of(vectors, coherence)
 
     def _title_vectors(self, titles: Sequence[str], counted: Sequence[TitleCounts] = ()) -> sp.csr_matrix:
         """Each title alone as a vector of this index: :meth:`transform` of an article with only
