@@ -38,7 +38,7 @@ def scores(corpus: corpora.Corpus, *, n_jobs: int = 2) -> dict[str, dict[str, fl
     rows = query_rows(len(corpus.documents))
     index = RelatedIndex(n_jobs=n_jobs, closest_weight=0.0, closest_lead=None).fit(corpus.documents)
     lists = index.neighbours_, index.scores_, index.cosines_
-    duplicates = index.near_duplicates().of_lists(index.title_fingerprints_)
+    duplicates = index.near_duplicates(index.title_fingerprints_)
     found: dict[str, dict[str, float]] = {"precision": {}, "hit": {}}
     for weight in WEIGHTS:
         for lead in LEADS:

@@ -15,7 +15,7 @@ from tests.factories import corpus
 
 def test_a_near_duplicate_is_all_but_identical_or_alike_under_the_same_title() -> None:
     titles = title_fingerprints(["Sleep well", "sleep WELL!", "Sleep better", "", "Re: Sleep well"])
-    rule = NearDuplicates(0.95, 0.8, titles).of_lists(titles[:1])  # the list of article 0
+    rule = NearDuplicates(0.95, 0.8, titles, titles[:1])  # the list of article 0
     columns = np.array([[1, 2, 1, 2, 3, 4, -1]])
     cosines = np.array([[0.85, 0.85, 0.79, 0.96, 0.99, 0.85, 0.99]], np.float32)
     # 1: same title, alike; 2: another title, only alike; 1 at 0.79: too unlike; 2 at 0.96: all

@@ -38,17 +38,13 @@ class NearDuplicates:
     """Which candidates are near-duplicates of the article whose list they are in.
 
     ``titles`` holds the fingerprint of each indexed article, ``list_titles`` that of each list's
-    own article (both None: by cosine alone); ``title_threshold`` None: by cosine alone.
+    own article (either None: by cosine alone); ``title_threshold`` None: by cosine alone.
     """
 
     threshold: float
     title_threshold: float | None = None
     titles: np.ndarray | None = None
     list_titles: np.ndarray | None = None
-
-    def of_lists(self, list_titles: np.ndarray | None) -> NearDuplicates:
-        """The same rule for lists whose articles have the fingerprints ``list_titles``."""
-        return NearDuplicates(self.threshold, self.title_threshold, self.titles, list_titles)
 
     def mask(self, columns: np.ndarray, cosines: np.ndarray) -> np.ndarray:
         """True where candidate ``columns[i, j]`` (cosine ``cosines[i, j]``) duplicates list ``i``'s

@@ -324,7 +324,7 @@ class RelatedIndex:
         self.ids_ = [document.id for document in documents]
         self.content_hashes_ = [document.content_hash() for document in documents]
         texts = self._texts_of(documents)
-        self.title_fingerprints_ = title_fingerprints(texts.titles)
+        self.title_fingerprints_ = title_fingerprints([document.title for document in documents])
         text = self._fit_text(texts)
         self.text_vectorizer_ = text.vectorizer
         phrases = self._fit_phrases(texts)
@@ -371,9 +371,10 @@ class RelatedIndex:
                 self.cluster_weight_,
                 multiply=True,
             )
-        words = self._fit_title_words(texts.titles, [text.title_counts, phrases.title_counts])
-        describe = self.title_coherence_ is None or self.title_coherence_ >= self.title_coherence_min
-        self.titles_describe_ = describe
+        words, self.title_coherence_ = self._fit_title_words(
+            texts.titles, [text.title_counts, phrases.title_counts]
+        )
+        describe = self.titles_describe_
         self.titles_ = SharedTitles.fit(texts.titles) if self.shared_title_weight > 0 and describe else None
         if self.titles_ is not None:
             same_title = self.titles_.indexed_same
@@ -399,7 +400,7 @@ class RelatedIndex:
         """The build's last steps: the closest match first, a title named once second, and the
         near-duplicate groups of the finished lists."""
         self.closest_weight_, self.closest_lead_ = self.closest_weight, self.closest_lead
-        duplicates = self.near_duplicates().of_lists(self.title_fingerprints_)
+        duplicates = self.near_duplicates(self.title_fingerprints_)
         self.neighbours_, self.scores_, self.cosines_ = favour_closest(
             self.neighbours_,
             self.scores_,
@@ -578,19 +579,17 @@ class RelatedIndex:
 
     def _fit_title_words(
         self, titles: Sequence[str], counted: Sequence[TitleCounts | None]
-    ) -> TitleWords | None:
-        """The coherence of each title word, in the latent space (none without it), and the site's
-        (``title_coherence_``, None without the latent space); ``counted``: the titles' counts
-        the build already has (its blocks' counters and the counts)."""
-        self.title_coherence_: float | None = None
+    ) -> tuple[TitleWords | None, float | None]:
+        """The coherence of each title word, in the latent space, and the site's
+        (:func:`site_coherence`; both None without the latent space); ``counted``: the titles'
+        counts the build already has (its blocks' counters and the counts)."""
         if self.svd_ is None:
-            return None
+            return None, None
         latent = self.latent_ if self.latent_ is not None else self._latent(self.matrix_)
         known = [found for found in counted if found is not None]
         vectors = self._title_vectors(titles, known)
         coherence = word_coherence(vectors, latent)
-        self.title_coherence_ = site_coherence(vectors, coherence)
-        return TitleWords.of(vectors, coherence)
+        return TitleWords.of(vectors, coherence), site_coherence(vectors, coherence)
 
     def _title_vectors(self, titles: Sequence[str], counted: Sequence[TitleCounts] = ()) -> sp.csr_matrix:
         """Each title alone as a vector of this index: :meth:`transform` of an article with only
@@ -771,7 +770,7 @@ class RelatedIndex:
         # Both absent in an index built before they were kept (no blend, no lead).
         weight: float = getattr(self, "closest_weight_", 0.0)
         lead: float | None = getattr(self, "closest_lead_", None)
-        duplicates = self.near_duplicates().of_lists(None if titles is None else title_fingerprints(titles))
+        duplicates = self.near_duplicates(None if titles is None else title_fingerprints(titles))
         columns, scores, cosines = favour_closest(
             columns, scores, cosines, duplicates, weight=weight, lead=lead
         )
@@ -795,14 +794,22 @@ class RelatedIndex:
             for row in range(len(ids))
         ]
 
-    def near_duplicates(self) -> NearDuplicates:
-        """The rule that tells near-duplicates apart, for lists of the indexed articles (see
-        :meth:`NearDuplicates.of_lists` for the lists of others)."""
+    @property
+    def titles_describe_(self) -> bool:
+        """Whether the site's titles say what its articles are about, so that the title steps
+        run: its title coherence reaches ``title_coherence_min`` (or is unknown)."""
+        coherence: float | None = getattr(self, "title_coherence_", None)  # absent: built before it
+        return coherence is None or coherence >= self.title_coherence_min
+
+    def near_duplicates(self, list_titles: np.ndarray | None) -> NearDuplicates:
+        """The rule that tells near-duplicates apart, for lists whose articles have the title
+        fingerprints ``list_titles`` (None: by cosine alone)."""
         # Both absent in an index built before titles counted: by cosine alone.
         return NearDuplicates(
             self.duplicate_threshold,
             getattr(self, "duplicate_title_threshold", None),
             getattr(self, "title_fingerprints_", None),
+            list_titles,
         )
 
     def near_duplicates_of(self, title: str, candidates: Sequence[Neighbour]) -> list[Neighbour]:
@@ -812,7 +819,7 @@ class RelatedIndex:
             return []
         rows = np.array([[-1 if (row := self.row_of(c.id)) is None else row for c in candidates]])
         cosines = np.array([[candidate.cosine for candidate in candidates]], dtype=np.float32)
-        indexed = self.near_duplicates().of_lists(title_fingerprints([title])).mask(rows, cosines)[0]
+        indexed = self.near_duplicates(title_fingerprints([title])).mask(rows, cosines)[0]
         alike = indexed | (cosines[0] >= self.duplicate_threshold)
         return [candidate for candidate, duplicate in zip(candidates, alike) if duplicate]
 
