@@ -77,6 +77,10 @@ SUBSETS: dict[str, tuple[str, int | None]] = {
 }
 
 
+# Where links point: an HTML href, a Markdown link's target, a bare address (as the index reads them).
+_LINK_TARGET = re.compile(r"""href\s*=\s*["'][^"']*["']|(?<=\]\()[^)]*|https?://[^\s<>"'`)\]]+""", re.I)
+
+
 def _mdn_targets(records: Sequence[dict]) -> Callable[[dict], Iterator[str]]:
     """The MDN pages a page links to: ``/de/docs/Web/CSS/color`` is the page ``mdn-de.web.css.color``,
     or else the one page whose id ends in ``.color`` (MDN has moved pages into new folders)."""
@@ -122,6 +126,12 @@ LINKED: dict[str, Callable[[Sequence[dict]], Callable[[dict], Iterator[str]]]] =
 }
 
 
+def without_links(body: str) -> str:
+    """``body`` with the target of every link removed (the text of each link kept): where the
+    links are the labels, the index must not read them, as category and tags are withheld."""
+    return _LINK_TARGET.sub("", body)
+
+
 def link_labels(records: Sequence[dict], targets: Callable[[dict], Iterator[str]]) -> list[frozenset[str]]:
     """Per record, one label per page it links to or is linked from (the pair's two positions),
     so that two records share a label exactly when one links to the other."""
@@ -158,14 +168,16 @@ def load(name: str, limit: int | None = None) -> Corpus:
             if limit is not None and position >= limit:
                 break
             records.append(json.loads(line))
-    documents = [
-        Document(id=str(position), title=record.get("title") or "", body=record.get("body") or "")
-        for position, record in enumerate(records)
-    ]
     if label_of is None:
         labels = link_labels(records, LINKED[name](records))
+        bodies = [without_links(record.get("body") or "") for record in records]
     else:
         labels = [label_of(record) for record in records]
+        bodies = [record.get("body") or "" for record in records]
+    documents = [
+        Document(id=record["id"], title=record.get("title") or "", body=body)
+        for record, body in zip(records, bodies)
+    ]
     dates = [
         parse_datetime(record["published_at"]) if record.get("published_at") else None for record in records
     ]

@@ -72,6 +72,7 @@ GRID: dict[str, list[Any]] = {
     # None: by the cosine alone (see RelatedIndex's duplicate_title_threshold).
     "duplicate_title_threshold": [None, 0.8],
     "title_coherence_min": [0.0, 0.15],
+    "link_weight": [0.0, 1.0, 2.0],
     # Only with RELATED_EMBEDDINGS on (0.0: on, but not blended; the index default is 0.2).
     "embedding_weight": [0.0, 0.1, 0.2, 0.35],
 }
@@ -98,6 +99,7 @@ REFERENCE: dict[str, Any] = {
     "duplicate_threshold": 0.8,
     "duplicate_title_threshold": None,
     "title_coherence_min": 0.0,
+    "link_weight": 0.0,
 }
 # What a corpus's score is: precision@5 as served, or hit@5 (at least one relevant among the five).
 METRICS = ("precision", "hit")

@@ -55,6 +55,7 @@ class Article:
             body=self.body,
             tags=tuple(self.tags),
             category=self.category,
+            url=self.url,
         )
 
     def content_hash(self) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from bench import corpora
-from bench.corpora import LINKED, link_labels
+from bench.corpora import LINKED, link_labels, without_links
 from bench.labels import render
+from service.recommender.links import link_targets
 from tests.conftest import shared_corpus
 
 
@@ -63,7 +64,15 @@ def test_the_link_judged_mdn_corpus_has_hundreds_of_judged_pages() -> None:
     corpus = corpora.load("de-mdn-links")
     judged = sum(1 for labels in corpus.labels if labels)
     assert 300 <= judged < len(corpus.documents)
-    assert corpus.documents == corpora.load("de-mdn").documents  # the same pages, judged otherwise
+    pages = corpora.load("de-mdn").documents  # the same pages, judged otherwise, links withheld
+    assert [(d.id, d.title) for d in corpus.documents] == [(d.id, d.title) for d in pages]
+    assert sum(1 for d in pages for _ in link_targets(d.body)) > 1000
+    assert not any(next(link_targets(d.body), None) for d in corpus.documents)
+
+
+def test_links_are_withheld_where_they_are_the_labels_and_their_text_kept() -> None:
+    body = '<a href="/de/docs/Web/CSS/color">Farbe</a>, [pipx](https://til.example/python/pipx) https://x.example/a'
+    assert without_links(body) == "<a >Farbe</a>, [pipx]() "
 
 
 def test_label_effects_render_hit_at_5_when_measured() -> None:

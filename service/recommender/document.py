@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Document:
-    """One article as the index sees it: text fields and editorial labels."""
+    """One article as the index sees it: text fields, editorial labels and its address."""
 
     id: str
     title: str
     body: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
     category: str | None = None
+    url: str | None = None  # where the site shows it: resolves other articles' links to it
 
     def content_hash(self) -> str:
         """A stable digest of everything the index reads, to tell when a row is stale."""

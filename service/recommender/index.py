@@ -16,6 +16,7 @@ from service.recommender.clusters import TopicClusters
 from service.recommender.counting import TermCounts, count_terms
 from service.recommender.document import Document
 from service.recommender.duplicates import NearDuplicates, title_fingerprints
+from service.recommender.links import SiteLinks
 from service.recommender.mentions import TitleMentions, second_with_mention
 from service.recommender.neighbours import (
     CandidateSimilarity,
@@ -24,7 +25,9 @@ from service.recommender.neighbours import (
     blend_similarity,
     candidate_products,
     duplicate_groups,
+    exact_scores,
     favour_closest,
+    merge_candidates,
     neighbour_graph,
     rerank_by_vectors,
     rerank_in_blocks,
@@ -239,6 +242,8 @@ class RelatedIndex:
         mention_max_documents: int = 20_000,
         mention_lead: float | None = 0.3,
         title_coherence_min: float = 0.15,
+        link_weight: float = 1.0,
+        link_max_share: float = 0.05,
         random_state: int = 0,
         query_terms: int | None = 12,
         candidate_max_df: float = 0.02,
@@ -282,6 +287,8 @@ class RelatedIndex:
         self.mention_max_documents = mention_max_documents
         self.mention_lead = mention_lead
         self.title_coherence_min = title_coherence_min
+        self.link_weight = link_weight
+        self.link_max_share = link_max_share
         self.random_state = random_state
         self.query_terms = query_terms
         self.candidate_max_df = candidate_max_df
@@ -300,7 +307,7 @@ class RelatedIndex:
         "cluster_weight", "cluster_sizes", "cluster_runs", "cluster_sample", "cluster_max_documents",
         "embedding_weight", "closest_weight", "closest_lead", "shared_title_weight",
         "title_word_weight", "mention_weight", "mention_max_share", "mention_max_documents",
-        "mention_lead", "title_coherence_min", "random_state",
+        "mention_lead", "title_coherence_min", "link_weight", "link_max_share", "random_state",
         "query_terms", "candidate_max_df", "pool", "exact_below", "duplicate_threshold",
         "duplicate_title_threshold", "block_size", "n_jobs",
     )  # fmt: skip
@@ -347,6 +354,7 @@ class RelatedIndex:
             candidate_max_df=self.candidate_max_df,
             pool=self.pool,
         )
+        links = self._fit_links(documents)
         self.embedding_weight_ = self.embedding_weight if embeddings is not None else 0.0
         if self.embedding_weight_ > 0:
             assert embeddings is not None
@@ -392,6 +400,10 @@ class RelatedIndex:
             mentioned = self.mentions_.indexed_strength
             self._multiply_scores(
                 lambda start, stop, columns: self._mention_boost(mentioned(start, stop, columns))
+            )
+        if links is not None:
+            self._multiply_scores(
+                lambda start, stop, columns: self._link_boost(links.indexed_linked(start, stop, columns))
             )
         self._lead_lists()
         return self
@@ -498,6 +510,48 @@ class RelatedIndex:
         counts = counter.fit_transform(labels)
         tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
         return (counter, tfidf), self.label_weight * tfidf.transform(counts)
+
+    def _fit_links(self, documents: Sequence[Document]) -> SiteLinks | None:
+        """Which articles link to which others (see :mod:`~service.recommender.links`), each
+        made a candidate of the other's list; ``link_pairs_`` counts the pairs."""
+        links = None
+        if self.link_weight > 0:
+            links = SiteLinks.fit(
+                [document.id for document in documents],
+                [document.body for document in documents],
+                [document.url for document in documents],
+                self.link_max_share,
+            )
+        self.link_pairs_ = 0 if links is None else len(links.pairs) // 2
+        if links is not None:
+            self._add_linked_candidates(links)
+        return links
+
+    def _link_boost(self, linked: np.ndarray) -> np.ndarray:
+        """The factor of each candidate's score: ``1 + link_weight`` where a link joins the two."""
+        return 1.0 + self.link_weight * linked
+
+    def _add_linked_candidates(self, links: SiteLinks) -> None:
+        """Each article's linked articles made candidates of its list, scored as the search
+        scores them, where the search did not find them (their text may be far apart)."""
+        rows, missing = [], []
+        for row in links.rows().tolist():
+            found = np.setdiff1d(links.linked_to(row), self.neighbours_[row])
+            if found.size:
+                rows.append(row)
+                missing.append(found)
+        if not rows:
+            return
+        columns = np.full((len(rows), max(map(len, missing))), -1, np.int64)
+        for place, found in enumerate(missing):
+            columns[place, : len(found)] = found
+        queries = np.array(rows, dtype=np.int64)
+        cosines = exact_scores(self.matrix_, queries, columns)
+        query_latent = None if self.latent_ is None else self.latent_[queries]
+        extra = blend_latent(columns, cosines, query_latent, self.latent_, self.latent_weight_)
+        self.neighbours_, self.scores_, self.cosines_ = merge_candidates(
+            self.neighbours_, self.scores_, self.cosines_, queries, extra
+        )
 
     def _multiply_scores(self, factor: CandidateSimilarity) -> None:
         """Every list re-ranked by its candidates' scores times ``factor`` of each."""

@@ -167,6 +167,29 @@ def _block_neighbours(
     return blend_latent(columns, scores, query_latent, latent, latent_weight)
 
 
+def merge_candidates(
+    columns: np.ndarray,
+    scores: np.ndarray,
+    cosines: np.ndarray,
+    rows: np.ndarray,
+    extra: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row ``rows[i]``'s candidates with ``extra`` (columns, scores, cosines; row ``i``'s
+    are not in its list yet, ``-1`` pads) merged in by score, cut to the lists' width."""
+    columns, scores, cosines = columns.copy(), scores.copy(), cosines.copy()
+    if not len(rows):
+        return columns, scores, cosines
+    width = columns.shape[1]
+    merged = [
+        np.concatenate([own[rows], more], axis=1)
+        for own, more in zip((columns, scores, cosines), extra, strict=True)
+    ]
+    key = np.where(merged[0] >= 0, merged[1], -np.inf)
+    order = np.argsort(-key, axis=1, kind="stable")[:, :width]
+    columns[rows], scores[rows], cosines[rows] = (np.take_along_axis(part, order, axis=1) for part in merged)
+    return columns, scores, cosines
+
+
 def top_neighbours(
     matrix: sp.csr_matrix,
     k: int,

@@ -1,0 +1,135 @@
+"""Site links: an article that links to another of the same site has it among its related posts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service.recommender import Document, RelatedIndex
+from service.recommender.links import LinkResolver, SiteLinks, link_targets
+from service.reindex import build_index
+from tests.api import ids
+from tests.api import recommendations as get
+from tests.factories import article, corpus
+
+
+def test_links_are_found_in_html_markdown_and_bare_addresses() -> None:
+    body = (
+        '<p>See <a class="x" href="/kb/reset-password">reset</a>, '
+        "[the install guide](https://help.example/guides/install#linux) and "
+        "https://help.example/faq/billing. Also <a href='https://other.example/a'>a</a>.</p>"
+    )
+    assert list(link_targets(body)) == [
+        "/kb/reset-password",
+        "https://help.example/guides/install#linux",
+        "https://help.example/faq/billing.",
+        "https://other.example/a",
+    ]
+
+
+def test_a_link_resolves_by_the_articles_url_or_by_an_id_its_path_ends_with() -> None:
+    ids = [
+        "mdn.web.css.color",
+        "mdn.web.css.background-color",
+        "2024-05-01-launch-notes",
+        "guides.install",
+        "faq-install",
+        "kb-1042",
+        "print",
+        "a.print",
+    ]
+    urls = [None, None, None, None, None, "https://help.example/kb/reset-password", None, None]
+    resolver = LinkResolver(ids, urls)
+    resolve = resolver.resolve
+    # by the url's path, with the host or relative to the site, whatever the id says
+    assert resolve("https://help.example/kb/reset-password/") == 5
+    assert resolve("/kb/reset-password?from=faq") == 5
+    assert resolve("https://elsewhere.example/kb/reset-password") is None
+    # by the id: segment by segment, case, page endings and separators aside
+    assert resolve("/de/docs/Web/CSS/color") == 0
+    assert resolve("../CSS/background_color.html") == 1
+    assert resolve("https://blog.example/2024/05/01/launch-notes/") == 2  # two segments or more
+    assert resolve("/guides/install") == 3
+    # a word that is not a whole segment of the id, or a link that fits two ids: nothing
+    assert resolve("/docs/install") == 3  # a link relative to the site: its last segment may do
+    assert resolve("/news/launch-notes") is None and resolve("/install-faq") is None
+    assert resolve("/css/print") is None and resolve("/print") is None
+    # another host must match two segments (a package page named like an article is not it)
+    assert resolve("https://pypi.org/project/color") is None
+    assert resolve("mailto:team@help.example") is None and resolve("#top") is None
+
+
+def test_a_host_whose_addresses_end_as_the_ids_do_counts_as_the_sites_own() -> None:
+    ids = ["til.sqlite.json", "til.git.rebase", "til.git.bisect", "til.python.json"]
+    resolver = LinkResolver(ids)
+    assert resolver.resolve("https://til.example/git/rebase") == 1  # two segments, any host
+    assert resolver.resolve("https://til.example/rebase") is None
+    resolver.learn_hosts(
+        [
+            *("https://til.example/rebase", "https://til.example/git/bisect", "https://til.example/x/json"),
+            *("https://pkg.example/rebase", "https://pkg.example/flask", "https://pkg.example/django"),
+        ]
+    )
+    assert resolver.resolve("https://til.example/rebase") == 1  # two of three resolve: its own
+    assert resolver.resolve("https://pkg.example/rebase") is None  # one of three: another site's
+
+
+def test_links_join_both_ways_and_a_page_linked_from_too_many_joins_nothing() -> None:
+    ids = [f"page-{row}" for row in range(10)]
+    bodies = ["[help](/page-9) [next](/page-1)", *(f"[help](/page-9) [{row}](/x)" for row in range(1, 10))]
+    links = SiteLinks.fit(ids, bodies, [None] * 10, max_share=0.3)
+    assert links is not None
+    assert links.linked_to(0).tolist() == [1] and links.linked_to(1).tolist() == [0]
+    assert links.linked_to(9).tolist() == []  # linked from nine of ten: the site's help page
+    assert links.rows().tolist() == [0, 1]
+    found = links.indexed_linked(0, 2, np.array([[1, 9, -1], [0, 2, 5]]))
+    assert found.tolist() == [[1, 0, 0], [1, 0, 0]]
+    assert SiteLinks.fit(ids, ["no links"] * 10, [None] * 10, max_share=0.3) is None
+
+
+def _site(linking_body: str) -> list[Document]:
+    """The factories' four subjects; a baking article that links to a gardening one."""
+    documents = [Document(r["id"], r["title"], r["body"], url=r["url"]) for r in corpus(12)]
+    place = next(place for place, document in enumerate(documents) if document.id == "baking-0")
+    linking = documents[place]
+    documents[place] = Document(linking.id, linking.title, linking.body + linking_body, url=linking.url)
+    return documents
+
+
+def test_a_linked_article_joins_the_list_however_far_its_words_and_leads_it_when_alike() -> None:
+    link = ' <a href="https://example.com/sleep-5">sleep</a>'
+    plain = RelatedIndex(n_jobs=1, link_weight=0.0).fit(_site(link))
+    linked = RelatedIndex(n_jobs=1).fit(_site(link))
+    sleep_5, baking_0 = plain.row_of("sleep-5"), plain.row_of("baking-0")
+    assert sleep_5 not in plain.distinct_neighbours(baking_0, 5)
+    assert baking_0 not in plain.distinct_neighbours(sleep_5, 5)
+    # another subject: in both lists, though below the articles on the same subject
+    assert sleep_5 in linked.distinct_neighbours(baking_0, 20)
+    assert baking_0 in linked.distinct_neighbours(sleep_5, 20)
+    # a link to an article on the same subject raises it
+    near = RelatedIndex(n_jobs=1, link_weight=0.0).fit(_site(' <a href="/baking-7">more</a>'))
+    baking_7 = near.row_of("baking-7")
+    assert baking_7 not in near.distinct_neighbours(baking_0, 5)
+    raised = RelatedIndex(n_jobs=1).fit(_site(' <a href="/baking-7">more</a>'))
+    assert raised.distinct_neighbours(baking_0, 2)[1] == baking_7
+
+
+def test_the_service_reads_links_between_its_articles_from_the_next_build(
+    seeded: Flask, client: FlaskClient, admin: dict[str, str]
+) -> None:
+    def other_subjects(article_id: str) -> list[str]:
+        """The related list past the articles on its own subject (three in the seeded site)."""
+        return ids(get(client, article_id, limit=20)["related"])[3:]
+
+    assert other_subjects("baking-1")[0] != "sleep-2" and other_subjects("sleep-2")[0] != "baking-1"
+    record: dict[str, Any] = article("baking", 1)
+    record["body"] += '<p>Rest well: <a href="https://example.com/sleep-2">sleep notes</a>.</p>'
+    assert client.put("/api/v1/articles/baking-1", json=record, headers=admin).status_code == 200
+    build_index(seeded.extensions["store"], Path(seeded.config["MODEL_DIR"]))
+    # before every other subject's articles (and before one on its own subject, here), both ways
+    assert "sleep-2" in ids(get(client, "baking-1", limit=3)["related"])
+    assert other_subjects("sleep-2")[0] == "baking-1"
