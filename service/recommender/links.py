@@ -14,9 +14,9 @@ address on another host is only taken by id when at least two of its path segmen
 (``site.example/guides/install`` → ``guides.install``, not ``other.example/pkg/install`` →
 ``install``), unless it is the site's own: named by the articles' urls, or found so because
 most of its addresses the articles link end as ids do (a site that links its own pages by
-their full address). A link that fits two articles
-equally well joins neither. An article linked from more than ``max_share`` of the articles (a
-site's "Contact us" or glossary page) joins nothing: it says nothing about any one of them.
+their full address). A link that fits two articles equally well joins neither. An article
+linked from more than ``max_share`` of the articles (a site's "Contact us" or glossary page)
+joins nothing: it says nothing about any one of them.
 """
 
 from __future__ import annotations
@@ -92,8 +92,7 @@ class LinkResolver:
                 self._by_path[address.path].append((address.host, row))
                 if address.host:
                     self._own_hosts.add(address.host)
-        # Per run of words that ends an id (at least its last segment): the rows, and how many
-        # of the id's segments the run holds whole.
+        # Per run of words that ends an id (its last segment at least): the rows of those ids.
         self._by_ending: dict[tuple[str, ...], list[int]] = defaultdict(list)
         for row, article_id in enumerate(ids):
             words = [_words(part) for part in _ID_SEGMENTS.split(article_id)]
@@ -116,16 +115,14 @@ class LinkResolver:
     def learn_hosts(self, targets: Iterable[str]) -> None:
         """Count as the site's own each host of which at least ``_OWN_HOST_SHARE`` of the distinct
         addresses among ``targets`` (``_OWN_HOST_MIN`` or more) end as an article's id does."""
-        addresses: dict[str, set[str]] = defaultdict(set)
-        resolved: dict[str, int] = defaultdict(int)
+        by_host: dict[str, dict[str, _Address]] = defaultdict(dict)  # per host, its paths
         for target in set(targets):
             address = _address(target)
             if address is not None and address.host and address.host not in self._own_hosts:
-                addresses[address.host].add(address.path)
-        for host, paths in addresses.items():
-            for path in paths:
-                resolved[host] += self._by_id(_address(path), min_segments=1) is not None  # type: ignore[arg-type]
-            if len(paths) >= _OWN_HOST_MIN and resolved[host] >= _OWN_HOST_SHARE * len(paths):
+                by_host[address.host][address.path] = address
+        for host, paths in by_host.items():
+            resolved = sum(self._by_id(address, min_segments=1) is not None for address in paths.values())
+            if len(paths) >= _OWN_HOST_MIN and resolved >= _OWN_HOST_SHARE * len(paths):
                 self._own_hosts.add(host)
 
     def _by_id(self, address: _Address, *, min_segments: int) -> int | None:
