@@ -63,6 +63,28 @@ def test_a_link_resolves_by_the_articles_url_or_by_an_id_its_path_ends_with() ->
     assert resolve("mailto:team@help.example") is None and resolve("#top") is None
 
 
+def test_on_the_sites_own_addresses_a_slug_of_a_title_or_a_numeric_id_resolves_too() -> None:
+    ids = ["1042", "1043", "77", "post-9"]
+    titles = ["Reset your password", "Two-factor sign-in &amp; codes", "Billing", "Reset your password"]
+    resolver = LinkResolver(ids, (), titles)
+    assert resolver.resolve("/2024/05/two-factor-sign-in-codes/") == 1  # the title, unescaped
+    assert resolver.resolve("/hc/en-us/articles/1042-Reset-your-password") == 0  # the id first
+    assert resolver.resolve("/articles/1043") == 1  # a whole segment: the id's ending
+    # two titles alike, a one-word title, a short number, another host: nothing
+    assert resolver.resolve("/blog/reset-your-password") is None
+    assert resolver.resolve("/blog/billing") is None and resolver.resolve("/articles/77-billing") is None
+    assert resolver.resolve("https://other.example/2024/two-factor-sign-in-codes") is None
+    assert resolver.resolve("https://other.example/hc/articles/1042-reset") is None
+
+
+def test_long_ids_and_addresses_resolve_by_their_last_words_without_a_blowup() -> None:
+    long_id = ".".join(f"part{number}" for number in range(90)) + ".reset-password"
+    resolver = LinkResolver([long_id, "other"])
+    long_path = "/" + "/".join(f"p{number}" for number in range(800)) + "/part89/reset-password"
+    assert resolver.resolve(long_path) == 0  # by the id's last segments
+    assert resolver.resolve("/x/" + ".".join(f"part{number}" for number in range(90))) is None
+
+
 def test_a_host_whose_addresses_end_as_the_ids_do_counts_as_the_sites_own() -> None:
     ids = ["til.sqlite.json", "til.git.rebase", "til.git.bisect", "til.python.json"]
     resolver = LinkResolver(ids)

@@ -521,6 +521,7 @@ class RelatedIndex:
                 [document.body for document in documents],
                 [document.url for document in documents],
                 self.link_max_share,
+                [document.title for document in documents],
             )
         self.link_pairs_ = 0 if links is None else len(links.pairs) // 2
         if links is not None:

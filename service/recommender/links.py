@@ -9,7 +9,11 @@ A link is resolved by the target's address: to the article whose ``url`` has the
 (and host, when both name one), or else to the one article whose id ends as the link's path
 does, segment by segment (``/docs/web/css/color`` → ``mdn.web.css.color``,
 ``/2024/05/01/launch-notes/`` → ``2024-05-01-launch-notes``; case, ``.html``/``.md`` endings and
-``-``/``_``/``.`` separators aside): many sites use the page's slug as the article's id. An
+``-``/``_``/``.`` separators aside): many sites use the page's slug as the article's id. Or
+else, on the site's own addresses, to the one article whose title the last segment spells
+(``/2024/05/reset-your-password/`` → "Reset your password": a blog whose ids are numbers and
+whose addresses are slugs of titles), or whose id is a number that begins a segment
+(``/hc/articles/1042-reset-your-password`` → ``1042``, as help centres write them). An
 address on another host is only taken by id when at least two of its path segments match
 (``site.example/guides/install`` → ``guides.install``, not ``other.example/pkg/install`` →
 ``install``), unless it is the site's own: named by the articles' urls, or found so because
@@ -21,6 +25,7 @@ joins nothing: it says nothing about any one of them.
 
 from __future__ import annotations
 
+import html
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -45,6 +50,11 @@ _FOREIGN_MIN_SEGMENTS = 2
 # 0.81 and 0.88 for two sites' own hosts, at most 0.46 for any other host they link.
 _OWN_HOST_SHARE = 2 / 3
 _OWN_HOST_MIN = 3
+# Endings of ids are kept up to this many words (or the whole last segment): an id of a hundred
+# words would otherwise add five thousand words' worth of endings.
+_MAX_ENDING_WORDS = 12
+# A number in an address is taken for an article's id only with this many digits or more.
+_MIN_NUMBER_DIGITS = 3
 
 
 def link_targets(text: str) -> Iterator[str]:
@@ -83,7 +93,9 @@ def _words(segment: str) -> tuple[str, ...]:
 class LinkResolver:
     """Resolves link targets to the rows of the articles they point at (see the module's doc)."""
 
-    def __init__(self, ids: Sequence[str], urls: Sequence[str | None] = ()) -> None:
+    def __init__(
+        self, ids: Sequence[str], urls: Sequence[str | None] = (), titles: Sequence[str] = ()
+    ) -> None:
         self._by_path: dict[str, list[tuple[str, int]]] = defaultdict(list)
         self._own_hosts: set[str] = set()
         for row, url in enumerate(urls):
@@ -92,14 +104,25 @@ class LinkResolver:
                 self._by_path[address.path].append((address.host, row))
                 if address.host:
                     self._own_hosts.add(address.host)
-        # Per run of words that ends an id (its last segment at least): the rows of those ids.
+        # Per run of words that ends an id (its last segment at least): the rows of those ids;
+        # per number that is a whole id (``1042``), its rows.
         self._by_ending: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        self._by_number: dict[str, list[int]] = defaultdict(list)
         for row, article_id in enumerate(ids):
             words = [_words(part) for part in _ID_SEGMENTS.split(article_id)]
             flat = [word for part in words for word in part]
             last = len(next((part for part in reversed(words) if part), ()))
-            for start in range(0, len(flat) - last + 1):
+            longest = max(last, _MAX_ENDING_WORDS)
+            for start in range(max(0, len(flat) - longest), len(flat) - last + 1):
                 self._by_ending[tuple(flat[start:])].append(row)
+            if len(flat) == 1 and flat[0].isdigit() and len(flat[0]) >= _MIN_NUMBER_DIGITS:
+                self._by_number[flat[0]].append(row)
+        # Per title of two words or more, as a slug holds it: its rows.
+        self._by_title: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        for row, title in enumerate(titles):
+            spelled = _words(html.unescape(title))
+            if len(spelled) >= 2:
+                self._by_title[spelled].append(row)
 
     def resolve(self, target: str) -> int | None:
         """The row of the article ``target`` points at, or ``None`` (none, or not one alone)."""
@@ -108,35 +131,51 @@ class LinkResolver:
             return None
         by_url = [row for host, row in self._by_path.get(address.path, ()) if _same_host(host, address.host)]
         if by_url:
-            return by_url[0] if len(set(by_url)) == 1 else None
-        foreign = bool(address.host) and address.host not in self._own_hosts
-        return self._by_id(address, min_segments=_FOREIGN_MIN_SEGMENTS if foreign else 1)
+            return _one(by_url)
+        if bool(address.host) and address.host not in self._own_hosts:
+            return _one(self._by_id(address, min_segments=_FOREIGN_MIN_SEGMENTS))
+        return _one(self._by_own_address(address))
 
     def learn_hosts(self, targets: Iterable[str]) -> None:
         """Count as the site's own each host of which at least ``_OWN_HOST_SHARE`` of the distinct
-        addresses among ``targets`` (``_OWN_HOST_MIN`` or more) end as an article's id does."""
+        addresses among ``targets`` (``_OWN_HOST_MIN`` or more) resolve as the site's own would."""
         by_host: dict[str, dict[str, _Address]] = defaultdict(dict)  # per host, its paths
         for target in set(targets):
             address = _address(target)
             if address is not None and address.host and address.host not in self._own_hosts:
                 by_host[address.host][address.path] = address
         for host, paths in by_host.items():
-            resolved = sum(self._by_id(address, min_segments=1) is not None for address in paths.values())
+            resolved = sum(_one(self._by_own_address(address)) is not None for address in paths.values())
             if len(paths) >= _OWN_HOST_MIN and resolved >= _OWN_HOST_SHARE * len(paths):
                 self._own_hosts.add(host)
 
-    def _by_id(self, address: _Address, *, min_segments: int) -> int | None:
-        """The one article whose id ends as ``address``'s path does, matching at least
-        ``min_segments`` of its last segments whole."""
+    def _by_own_address(self, address: _Address) -> list[int]:
+        """The rows an address of the site's own may name: by its id's ending, else by a title
+        its last segment spells, else by a number that is an id at the start of a segment
+        (``/articles/1042-reset-your-password``)."""
+        found = self._by_id(address, min_segments=1)
+        if not found:
+            found = self._by_title.get(address.segments[-1], [])
+        if not found:
+            numbers = {segment[0] for segment in address.segments if segment[0] in self._by_number}
+            found = [row for number in numbers for row in self._by_number[number]]
+        return found
+
+    def _by_id(self, address: _Address, *, min_segments: int) -> list[int]:
+        """The rows of the ids that end as ``address``'s path does, by the longest such ending,
+        none unless it holds at least ``min_segments`` of the path's last segments whole."""
         words = [word for segment in address.segments for word in segment]
         last = len(address.segments[-1])
-        for start in range(0, len(words) - last + 1):
+        for start in range(max(0, len(words) - max(last, _MAX_ENDING_WORDS)), len(words) - last + 1):
             rows = self._by_ending.get(tuple(words[start:]))
             if rows:
-                if _whole_segments(address.segments, len(words) - start) < min_segments:
-                    return None
-                return rows[0] if len(rows) == 1 else None
-        return None
+                return rows if _whole_segments(address.segments, len(words) - start) >= min_segments else []
+        return []
+
+
+def _one(rows: list[int]) -> int | None:
+    """The row, if ``rows`` name exactly one."""
+    return rows[0] if len(set(rows)) == 1 else None
 
 
 def _same_host(indexed: str, linked: str) -> bool:
@@ -163,14 +202,19 @@ class SiteLinks:
 
     @classmethod
     def fit(
-        cls, ids: Sequence[str], bodies: Sequence[str], urls: Sequence[str | None], max_share: float
+        cls,
+        ids: Sequence[str],
+        bodies: Sequence[str],
+        urls: Sequence[str | None],
+        max_share: float,
+        titles: Sequence[str] = (),
     ) -> SiteLinks | None:
-        """From the indexed articles' ids, bodies and urls; ``None`` when no link joins two."""
+        """From the indexed articles' ids, bodies, urls and titles; ``None`` when no link joins two."""
         size = len(ids)
         targets = [list(link_targets(body)) for body in bodies]
         if not any(targets):
             return None
-        resolver = LinkResolver(ids, urls)
+        resolver = LinkResolver(ids, urls, titles)
         resolver.learn_hosts(target for found in targets for target in found)
         linking: dict[int, set[int]] = defaultdict(set)  # per linked article, who links to it
         for row, found_in_body in enumerate(targets):
