@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -104,13 +105,14 @@ def test_links_join_both_ways_and_a_page_linked_from_too_many_joins_nothing() ->
     ids = [f"page-{row}" for row in range(10)]
     bodies = ["[help](/page-9) [next](/page-1)", *(f"[help](/page-9) [{row}](/x)" for row in range(1, 10))]
     links = SiteLinks.fit(ids, bodies, [None] * 10, max_share=0.3)
-    assert links is not None
     assert links.linked_to(0).tolist() == [1] and links.linked_to(1).tolist() == [0]
     assert links.linked_to(9).tolist() == []  # linked from nine of ten: the site's help page
     assert links.rows().tolist() == [0, 1]
     found = links.indexed_linked(0, 2, np.array([[1, 9, -1], [0, 2, 5]]))
     assert found.tolist() == [[1, 0, 0], [1, 0, 0]]
-    assert SiteLinks.fit(ids, ["no links"] * 10, [None] * 10, max_share=0.3) is None
+    unlinked = SiteLinks.fit(ids, ["no links"] * 10, [None] * 10, max_share=0.3)
+    assert not len(unlinked.incoming) and unlinked.resolver.resolve("/page-3") == 3  # for later text
+    assert unlinked.indexed_linked(0, 1, np.array([[1, 2]])).tolist() == [[0, 0]]
 
 
 def _site(linking_body: str) -> list[Document]:
@@ -158,3 +160,36 @@ def test_the_service_reads_links_between_its_articles_from_the_next_build(
     # before every other subject's articles (and before one on its own subject, here), both ways
     assert "sleep-2" in ids(get(client, "baking-1", limit=3)["related"])
     assert other_subjects("sleep-2")[0] == "baking-1"
+
+
+def test_an_article_written_after_the_build_has_its_links_at_once_both_ways(
+    seeded: Flask, client: FlaskClient, admin: dict[str, str]
+) -> None:
+    def place(of: str, article_id: str) -> int:
+        listed = ids(get(client, article_id, limit=20)["related"])
+        return listed.index(of) if of in listed else len(listed)
+
+    plain = {**article("baking", 9), "published_at": "2025-03-01T00:00:00Z"}
+    linking = {
+        **plain,
+        "body": plain["body"] + '<p>See <a href="https://example.com/sleep-2">more</a>.</p>',
+    }
+    places = []
+    for record in (plain, linking, plain):  # scored on the fly against the current index
+        assert client.put("/api/v1/articles/baking-9", json=record, headers=admin).status_code in (200, 201)
+        places.append((place("sleep-2", "baking-9"), place("baking-9", "sleep-2")))
+    (linked_in, linked_back), unlinked = places[1], places[0]
+    assert linked_in < unlinked[0] and linked_back < unlinked[1]  # raised both ways, at once
+    assert places[2] == unlinked  # and no longer once the link is gone
+
+
+def test_the_links_an_index_resolves_survive_its_artifact() -> None:
+    documents = _site(' <a href="/sleep-5">sleep</a>')
+    index = RelatedIndex(n_jobs=1).fit(documents)
+    restored = pickle.loads(pickle.dumps(index))
+    assert restored.links_ is not None and "pairs" not in vars(restored.links_)
+    fresh = Document("new", "A new page", "flour and dough <a href='https://example.com/sleep-5'>x</a>")
+    assert "sleep-5" in [found.id for found in restored.similar_to(fresh, 20)]
+    assert "sleep-5" not in [
+        found.id for found in RelatedIndex(n_jobs=1, link_weight=0).fit(documents).similar_to(fresh, 5)
+    ]

@@ -55,9 +55,9 @@ class FreshMatcher:
             return None
         index = artifact.index
         vector, texts = index.transform_with_texts([document])
-        neighbours = index.neighbours_of_vectors(vector, [document.id], titles=[document.title], texts=texts)[
-            0
-        ]
+        neighbours = index.neighbours_of_vectors(
+            vector, [document.id], titles=[document.title], texts=texts, bodies=[document.body]
+        )[0]
         found = FreshMatch(neighbours, vector)
         if document.content_hash() == summary.content_hash:  # else it changed again meanwhile
             with self._lock:

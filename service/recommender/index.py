@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -513,7 +513,8 @@ class RelatedIndex:
 
     def _fit_links(self, documents: Sequence[Document]) -> SiteLinks | None:
         """Which articles link to which others (see :mod:`~service.recommender.links`), each
-        made a candidate of the other's list; ``link_pairs_`` counts the pairs."""
+        made a candidate of the other's list; kept as ``links_`` for articles scored on the fly
+        (also where none links another yet); ``None`` when no link joins two."""
         links = None
         if self.link_weight > 0:
             links = SiteLinks.fit(
@@ -523,30 +524,31 @@ class RelatedIndex:
                 self.link_max_share,
                 [document.title for document in documents],
             )
-        self.link_pairs_ = 0 if links is None else len(links.pairs) // 2
-        if links is not None:
-            self._add_linked_candidates(links)
+        self.links_ = links
+        if links is None or not len(links.incoming):
+            return None
+        self._add_linked_candidates(links)
         return links
 
     def _link_boost(self, linked: np.ndarray) -> np.ndarray:
         """The factor of each candidate's score: ``1 + link_weight`` where a link joins the two."""
         return 1.0 + self.link_weight * linked
 
+    def _raise_linked(
+        self, columns: np.ndarray, scores: np.ndarray, cosines: np.ndarray, linked: Sequence[set[int]]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For articles scored on the fly: each row's candidates that it is linked with raised."""
+        joined = [[column in found for column in row] for row, found in zip(columns.tolist(), linked)]
+        boost = self._link_boost(np.array(joined, dtype=np.float32).reshape(columns.shape))
+        return blend_similarity(columns, scores, cosines, boost, 1.0, multiply=True)
+
     def _add_linked_candidates(self, links: SiteLinks) -> None:
         """Each article's linked articles made candidates of its list, scored as the search
         scores them, where the search did not find them (their text may be far apart)."""
-        rows, missing = [], []
-        for row in links.rows().tolist():
-            found = np.setdiff1d(links.linked_to(row), self.neighbours_[row])
-            if found.size:
-                rows.append(row)
-                missing.append(found)
-        if not rows:
+        rows = links.rows().tolist()
+        queries, columns = _missing_links(self.neighbours_, zip(rows, map(links.linked_to, rows)))
+        if not len(queries):
             return
-        columns = np.full((len(rows), max(map(len, missing))), -1, np.int64)
-        for place, found in enumerate(missing):
-            columns[place, : len(found)] = found
-        queries = np.array(rows, dtype=np.int64)
         cosines = exact_scores(self.matrix_, queries, columns)
         query_latent = None if self.latent_ is None else self.latent_[queries]
         extra = blend_latent(columns, cosines, query_latent, self.latent_, self.latent_weight_)
@@ -766,7 +768,10 @@ class RelatedIndex:
             batch = documents[start : start + 64]
             (vectors, texts), ids = self.transform_with_texts(batch), [d.id for d in batch]
             titles = [title_text(d.title) for d in batch]
-            found.extend(self.neighbours_of_vectors(vectors, ids, k, titles, texts))
+            bodies = [d.body for d in batch]
+            found.extend(
+                self.neighbours_of_vectors(vectors, ids, k, titles=titles, texts=texts, bodies=bodies)
+            )
         return found
 
     def neighbours_of_vectors(
@@ -774,12 +779,15 @@ class RelatedIndex:
         vectors: sp.csr_matrix,
         ids: Sequence[str],
         k: int | None = None,
+        *,
         titles: Sequence[str] | None = None,
         texts: Sequence[str] | None = None,
+        bodies: Sequence[str] | None = None,
     ) -> list[list[Neighbour]]:
         """The ``k`` best neighbours of each vector (of :meth:`transform`); ``ids[i]`` is left out.
         ``titles[i]`` is the title of the article of ``vectors[i]`` (without: no shared title),
-        ``texts[i]`` its text as :meth:`transform_with_texts` gives it (without: no title mentions)."""
+        ``texts[i]`` its text as :meth:`transform_with_texts` gives it (without: no title mentions),
+        ``bodies[i]`` its body as written (without: no links)."""
         self._check_fitted()
         k = self.n_neighbors if k is None else k
         similarities = (vectors @ self.matrix_.T).toarray()
@@ -791,7 +799,12 @@ class RelatedIndex:
         title_words: TitleWords | None = getattr(self, "title_words_", None)
         mentions: TitleMentions | None = getattr(self, "mentions_", None)
         reranked = any(part is not None for part in (graph, clusters, shared_titles, title_words, mentions))
+        links: SiteLinks | None = getattr(self, "links_", None)
+        linked = None if links is None or bodies is None else links.linked_from_text(bodies, own.tolist())
+        reranked = reranked or linked is not None
         columns, scores = top_k_rows(similarities, max(k, self.n_neighbors) if reranked else k)
+        if linked is not None:
+            columns, scores = _with_linked(columns, scores, similarities, linked)
         query_latent = None if self.latent_ is None else self._latent(vectors)
         columns, scores, cosines = blend_latent(
             columns, scores, query_latent, self.latent_, self.latent_weight_
@@ -822,6 +835,8 @@ class RelatedIndex:
         if mentions is not None and named is not None:
             boost = self._mention_boost(mentions.strength(named, columns, own))
             columns, scores, cosines = blend_similarity(columns, scores, cosines, boost, 1.0, multiply=True)
+        if linked is not None:
+            columns, scores, cosines = self._raise_linked(columns, scores, cosines, linked)
         # Both absent in an index built before they were kept (no blend, no lead).
         weight: float = getattr(self, "closest_weight_", 0.0)
         lead: float | None = getattr(self, "closest_lead_", None)
@@ -959,6 +974,38 @@ class RelatedIndex:
         state.pop("_rows", None)  # rebuilt on first use
         state.pop("_names", None)
         return state
+
+
+def _missing_links(
+    columns: np.ndarray, linked: Iterable[tuple[int, Iterable[int]]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows (of ``columns``, the candidates) missing some of the articles they are linked
+    with (``linked``: per row, those articles), and per such row the missing ones, ``-1`` padded."""
+    rows, missing = [], []
+    for row, found in linked:
+        absent = np.setdiff1d(np.fromiter(found, np.int64), columns[row])
+        if absent.size:
+            rows.append(row)
+            missing.append(absent)
+    padded = np.full((len(rows), max(map(len, missing), default=0)), -1, np.int64)
+    for place, absent in enumerate(missing):
+        padded[place, : len(absent)] = absent
+    return np.array(rows, dtype=np.int64), padded
+
+
+def _with_linked(
+    columns: np.ndarray, scores: np.ndarray, similarities: np.ndarray, linked: Sequence[set[int]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's candidates with the articles it is linked with, scored by their cosines."""
+    rows, extra = _missing_links(columns, enumerate(linked))
+    if not len(rows):
+        return columns, scores
+    extra_scores = np.where(extra >= 0, similarities[rows[:, None], np.maximum(extra, 0)], 0.0)
+    extra_scores = extra_scores.astype(np.float32)
+    merged, merged_scores, _ = merge_candidates(
+        columns, scores, scores, rows, (extra, extra_scores, extra_scores)
+    )
+    return merged, merged_scores
 
 
 def _combine(blocks: Sequence[sp.csr_matrix | None], n_rows: int) -> sp.csr_matrix:

@@ -25,11 +25,13 @@ joins nothing: it says nothing about any one of them.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
@@ -91,48 +93,56 @@ def _words(segment: str) -> tuple[str, ...]:
 
 
 class LinkResolver:
-    """Resolves link targets to the rows of the articles they point at (see the module's doc)."""
+    """Resolves link targets to the rows of the articles they point at (see the module's doc).
+
+    Its tables are two arrays (a stable 63-bit fingerprint of each key, sorted, and the row it
+    names), so that the index keeps it for articles written after the build at a few bytes a key.
+    """
 
     def __init__(
         self, ids: Sequence[str], urls: Sequence[str | None] = (), titles: Sequence[str] = ()
     ) -> None:
-        self._by_path: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        self._own_hosts: set[str] = set()
+        entries: list[tuple[str, int]] = []
+        self.own_hosts: set[str] = set()
         for row, url in enumerate(urls):
             address = _address(url) if url else None
             if address is not None:
-                self._by_path[address.path].append((address.host, row))
+                entries.append((f"path:{address.path}", row))  # for links relative to the site
                 if address.host:
-                    self._own_hosts.add(address.host)
-        # Per run of words that ends an id (its last segment at least): the rows of those ids;
-        # per number that is a whole id (``1042``), its rows.
-        self._by_ending: dict[tuple[str, ...], list[int]] = defaultdict(list)
-        self._by_number: dict[str, list[int]] = defaultdict(list)
+                    entries.append((f"url:{address.host}{address.path}", row))
+                    self.own_hosts.add(address.host)
+                else:
+                    entries.append((f"no host:{address.path}", row))
         for row, article_id in enumerate(ids):
             words = [_words(part) for part in _ID_SEGMENTS.split(article_id)]
             flat = [word for part in words for word in part]
             last = len(next((part for part in reversed(words) if part), ()))
             longest = max(last, _MAX_ENDING_WORDS)
             for start in range(max(0, len(flat) - longest), len(flat) - last + 1):
-                self._by_ending[tuple(flat[start:])].append(row)
+                entries.append(("ending:" + " ".join(flat[start:]), row))
             if len(flat) == 1 and flat[0].isdigit() and len(flat[0]) >= _MIN_NUMBER_DIGITS:
-                self._by_number[flat[0]].append(row)
-        # Per title of two words or more, as a slug holds it: its rows.
-        self._by_title: dict[tuple[str, ...], list[int]] = defaultdict(list)
+                entries.append((f"number:{flat[0]}", row))
         for row, title in enumerate(titles):
             spelled = _words(html.unescape(title))
             if len(spelled) >= 2:
-                self._by_title[spelled].append(row)
+                entries.append(("title:" + " ".join(spelled), row))
+        keys = np.fromiter((_fingerprint(key) for key, _ in entries), np.int64, len(entries))
+        order = np.argsort(keys, kind="stable")
+        self.keys = keys[order]
+        self.rows = np.fromiter((row for _, row in entries), np.int32, len(entries))[order]
 
     def resolve(self, target: str) -> int | None:
         """The row of the article ``target`` points at, or ``None`` (none, or not one alone)."""
         address = _address(target)
         if address is None:
             return None
-        by_url = [row for host, row in self._by_path.get(address.path, ()) if _same_host(host, address.host)]
+        if address.host:
+            by_url = self._rows(f"url:{address.host}{address.path}") + self._rows(f"no host:{address.path}")
+        else:
+            by_url = self._rows(f"path:{address.path}")
         if by_url:
             return _one(by_url)
-        if bool(address.host) and address.host not in self._own_hosts:
+        if address.host and address.host not in self.own_hosts:
             return _one(self._by_id(address, min_segments=_FOREIGN_MIN_SEGMENTS))
         return _one(self._by_own_address(address))
 
@@ -142,12 +152,18 @@ class LinkResolver:
         by_host: dict[str, dict[str, _Address]] = defaultdict(dict)  # per host, its paths
         for target in set(targets):
             address = _address(target)
-            if address is not None and address.host and address.host not in self._own_hosts:
+            if address is not None and address.host and address.host not in self.own_hosts:
                 by_host[address.host][address.path] = address
         for host, paths in by_host.items():
             resolved = sum(_one(self._by_own_address(address)) is not None for address in paths.values())
             if len(paths) >= _OWN_HOST_MIN and resolved >= _OWN_HOST_SHARE * len(paths):
-                self._own_hosts.add(host)
+                self.own_hosts.add(host)
+
+    def _rows(self, key: str) -> list[int]:
+        fingerprint = _fingerprint(key)
+        start = np.searchsorted(self.keys, fingerprint, side="left")
+        stop = np.searchsorted(self.keys, fingerprint, side="right")
+        return self.rows[start:stop].tolist()
 
     def _by_own_address(self, address: _Address) -> list[int]:
         """The rows an address of the site's own may name: by its id's ending, else by a title
@@ -155,10 +171,10 @@ class LinkResolver:
         (``/articles/1042-reset-your-password``)."""
         found = self._by_id(address, min_segments=1)
         if not found:
-            found = self._by_title.get(address.segments[-1], [])
+            found = self._rows("title:" + " ".join(address.segments[-1]))
         if not found:
-            numbers = {segment[0] for segment in address.segments if segment[0] in self._by_number}
-            found = [row for number in numbers for row in self._by_number[number]]
+            numbers = {segment[0] for segment in address.segments if segment[0].isdigit()}
+            found = [row for number in sorted(numbers) for row in self._rows(f"number:{number}")]
         return found
 
     def _by_id(self, address: _Address, *, min_segments: int) -> list[int]:
@@ -167,19 +183,21 @@ class LinkResolver:
         words = [word for segment in address.segments for word in segment]
         last = len(address.segments[-1])
         for start in range(max(0, len(words) - max(last, _MAX_ENDING_WORDS)), len(words) - last + 1):
-            rows = self._by_ending.get(tuple(words[start:]))
+            rows = self._rows("ending:" + " ".join(words[start:]))
             if rows:
                 return rows if _whole_segments(address.segments, len(words) - start) >= min_segments else []
         return []
 
 
+def _fingerprint(key: str) -> int:
+    """A 63-bit digest of ``key``, the same in every process."""
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
 def _one(rows: list[int]) -> int | None:
     """The row, if ``rows`` name exactly one."""
     return rows[0] if len(set(rows)) == 1 else None
-
-
-def _same_host(indexed: str, linked: str) -> bool:
-    return not indexed or not linked or indexed == linked
 
 
 def _whole_segments(segments: Sequence[tuple[str, ...]], words: int) -> int:
@@ -195,10 +213,12 @@ def _whole_segments(segments: Sequence[tuple[str, ...]], words: int) -> int:
 
 @dataclass
 class SiteLinks:
-    """Which indexed articles link to which others, either way round."""
+    """Which indexed articles link to which others, and how to resolve the links of new text."""
 
     size: int  # indexed articles
-    pairs: np.ndarray  # sorted keys ``row * size + column``, both ways round
+    incoming: np.ndarray  # sorted keys ``target * size + source``: who links to whom
+    resolver: LinkResolver
+    ignored: frozenset[int]  # articles linked from too many to join any (a "Contact us" page)
 
     @classmethod
     def fit(
@@ -208,12 +228,11 @@ class SiteLinks:
         urls: Sequence[str | None],
         max_share: float,
         titles: Sequence[str] = (),
-    ) -> SiteLinks | None:
-        """From the indexed articles' ids, bodies, urls and titles; ``None`` when no link joins two."""
+    ) -> SiteLinks:
+        """From the indexed articles' ids, bodies, urls and titles (the resolver is kept for the
+        links of articles written later, even where no indexed article links another)."""
         size = len(ids)
         targets = [list(link_targets(body)) for body in bodies]
-        if not any(targets):
-            return None
         resolver = LinkResolver(ids, urls, titles)
         resolver.learn_hosts(target for found in targets for target in found)
         linking: dict[int, set[int]] = defaultdict(set)  # per linked article, who links to it
@@ -223,19 +242,23 @@ class SiteLinks:
                 if found is not None and found != row:
                     linking[found].add(row)
         limit = max(1, int(max_share * size))
-        keys = {
-            key
+        ignored = frozenset(target for target, sources in linking.items() if len(sources) > limit)
+        keys = sorted(
+            target * size + source
             for target, sources in linking.items()
-            if len(sources) <= limit
+            if target not in ignored
             for source in sources
-            for key in (source * size + target, target * size + source)
-        }
-        if not keys:
-            return None
-        return cls(size, np.array(sorted(keys), dtype=np.int64))
+        )
+        return cls(size, np.array(keys, dtype=np.int64), resolver, ignored)
+
+    @cached_property
+    def pairs(self) -> np.ndarray:
+        """Sorted keys ``row * size + column`` of the joined pairs, both ways round."""
+        targets, sources = np.divmod(self.incoming, self.size)
+        return np.unique(np.concatenate([self.incoming, sources * self.size + targets]))
 
     def linked_to(self, row: int) -> np.ndarray:
-        """The rows joined to ``row`` by a link, in order."""
+        """The rows joined to ``row`` by a link, either way, in order."""
         start, stop = np.searchsorted(self.pairs, [row * self.size, (row + 1) * self.size])
         return self.pairs[start:stop] - row * self.size
 
@@ -247,6 +270,28 @@ class SiteLinks:
         """1 where indexed article ``start + i`` and candidate ``columns[i, j]`` are joined by a
         link, else 0 (and for ``-1`` pads)."""
         rows = np.arange(start, stop, dtype=np.int64)[:, None]
-        keys = rows * self.size + columns
+        return self._joined(rows * self.size + columns, columns >= 0)
+
+    def linked_from_text(self, bodies: Sequence[str], rows: Sequence[int]) -> list[set[int]]:
+        """For articles scored on the fly: per body, the indexed articles it links to and, for an
+        indexed article (``rows[i]`` ≥ 0, else -1), those that linked to it at the build."""
+        found: list[set[int]] = []
+        for body, own in zip(bodies, rows, strict=True):
+            resolved = (self.resolver.resolve(target) for target in link_targets(body))
+            linked = {row for row in resolved if row is not None}
+            if own >= 0:
+                start, stop = np.searchsorted(self.incoming, [own * self.size, (own + 1) * self.size])
+                linked.update((self.incoming[start:stop] - own * self.size).tolist())
+            found.append({row for row in linked if row != own and row not in self.ignored})
+        return found
+
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state.pop("pairs", None)  # derived from ``incoming`` when needed
+        return state
+
+    def _joined(self, keys: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        if not len(self.pairs):
+            return np.zeros(keys.shape, np.float32)
         places = np.minimum(np.searchsorted(self.pairs, keys), len(self.pairs) - 1)
-        return ((columns >= 0) & (self.pairs[places] == keys)).astype(np.float32)
+        return (valid & (self.pairs[places] == keys)).astype(np.float32)

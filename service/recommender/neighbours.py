@@ -175,7 +175,8 @@ def merge_candidates(
     extra: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each row ``rows[i]``'s candidates with ``extra`` (columns, scores, cosines; row ``i``'s
-    are not in its list yet, ``-1`` pads) merged in by score, cut to the lists' width."""
+    are not in its list yet, ``-1`` pads) merged in by score: every extra one kept (as many as
+    the lists are wide), in place of the lowest of the others."""
     columns, scores, cosines = columns.copy(), scores.copy(), cosines.copy()
     if not len(rows):
         return columns, scores, cosines
@@ -184,9 +185,16 @@ def merge_candidates(
         np.concatenate([own[rows], more], axis=1)
         for own, more in zip((columns, scores, cosines), extra, strict=True)
     ]
-    key = np.where(merged[0] >= 0, merged[1], -np.inf)
-    order = np.argsort(-key, axis=1, kind="stable")[:, :width]
-    columns[rows], scores[rows], cosines[rows] = (np.take_along_axis(part, order, axis=1) for part in merged)
+    valid = merged[0] >= 0
+    is_extra = np.zeros(merged[0].shape, dtype=bool)
+    is_extra[:, width:] = True
+    kept = np.lexsort((-merged[1], ~(valid & is_extra), ~valid), axis=1)[:, :width]
+    kept_parts = [np.take_along_axis(part, kept, axis=1) for part in merged]
+    key = np.where(kept_parts[0] >= 0, kept_parts[1], -np.inf)
+    order = np.argsort(-key, axis=1, kind="stable")
+    columns[rows], scores[rows], cosines[rows] = (
+        np.take_along_axis(part, order, axis=1) for part in kept_parts
+    )
     return columns, scores, cosines
 
 
