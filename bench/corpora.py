@@ -78,7 +78,10 @@ SUBSETS: dict[str, tuple[str, int | None]] = {
 
 
 # Where links point: an HTML href, a Markdown link's target, a bare address (as the index reads them).
-_LINK_TARGET = re.compile(r"""href\s*=\s*["'][^"']*["']|(?<=\]\()[^)]*|https?://[^\s<>"'`)\]]+""", re.I)
+_LINK_TARGET = re.compile(
+    r"""href\s*=\s*["'][^"']*["']|(?<=\]\()[^)]*|https?://[^\s<>"'`)\]]+|(?<=\]:)[ \t]+<?[^\s>]*/[^\s>]*>?""",
+    re.I,
+)
 
 
 def _mdn_targets(records: Sequence[dict]) -> Callable[[dict], Iterator[str]]:

@@ -73,6 +73,7 @@ def test_the_link_judged_mdn_corpus_has_hundreds_of_judged_pages() -> None:
 def test_links_are_withheld_where_they_are_the_labels_and_their_text_kept() -> None:
     body = '<a href="/de/docs/Web/CSS/color">Farbe</a>, [pipx](https://til.example/python/pipx) https://x.example/a'
     assert without_links(body) == "<a >Farbe</a>, [pipx]() "
+    assert not list(link_targets(without_links("[g]: /kb/install\n[h]: <https://til.example/x>")))
 
 
 def test_label_effects_render_hit_at_5_when_measured() -> None:

@@ -22,13 +22,16 @@ def test_links_are_found_in_html_markdown_and_bare_addresses() -> None:
     body = (
         '<p>See <a class="x" href="/kb/reset-password">reset</a>, '
         "[the install guide](https://help.example/guides/install#linux) and "
-        "https://help.example/faq/billing. Also <a href='https://other.example/a'>a</a>.</p>"
+        "https://help.example/faq/billing. Also <a href='https://other.example/a'>a</a>.</p>\n"
+        "See [the guide][g].\n\n[g]: /kb/install-guide\n"
+        "```css\n[popover]:popover-open {\n  [x]: {\n```\n"
     )
     assert list(link_targets(body)) == [
         "/kb/reset-password",
         "https://help.example/guides/install#linux",
         "https://help.example/faq/billing.",
         "https://other.example/a",
+        "/kb/install-guide",
     ]
 
 

@@ -37,11 +37,15 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 
 # The targets of links in a body: HTML href attributes, Markdown link targets, bare addresses.
+# Markdown's reference definitions too (``[guide]: /kb/install``, a line of its own, an address
+# with a "/": not a CSS selector such as ``[popover]:popover-open {``).
 _LINK = re.compile(
-    r"""href\s*=\s*["']([^"']+)["']|\]\(\s*<?([^)\s>]+)|(https?://[^\s<>"'`)\]]+)""", re.IGNORECASE
+    r"""href\s*=\s*["']([^"']+)["']|\]\(\s*<?([^)\s>]+)|(https?://[^\s<>"'`)\]]+)"""
+    r"""|^[ \t]{0,3}\[[^\]\n]+\]:[ \t]+<?([^\s>]*/[^\s>]*)>?(?:[ \t]+\S.*)?$""",
+    re.IGNORECASE | re.MULTILINE,
 )
 # What every link above holds (a quick test before the search).
-_LINK_MARKERS = ("href", "HREF", "Href", "](", "://")
+_LINK_MARKERS = ("href", "HREF", "Href", "](", "://", "]:")
 _PAGE_ENDING = re.compile(r"\.(?:md|markdown|html?|php|aspx?)$", re.IGNORECASE)
 _ID_SEGMENTS = re.compile(r"[/.:]")
 _WORD_SEPARATORS = re.compile(r"[\W_]+")
@@ -60,11 +64,12 @@ _MIN_NUMBER_DIGITS = 3
 
 
 def link_targets(text: str) -> Iterator[str]:
-    """The target of each link in ``text`` (HTML, Markdown or a bare address), in order."""
+    """The target of each link in ``text`` (HTML, Markdown, inline or by reference, or a bare
+    address), in order."""
     if not text or not any(marker in text for marker in _LINK_MARKERS):
         return  # most texts hold no link: looking for these first is ten times faster
     for found in _LINK.finditer(text):
-        yield found.group(1) or found.group(2) or found.group(3)
+        yield found.group(1) or found.group(2) or found.group(3) or found.group(4)
 
 
 @dataclass(frozen=True)
