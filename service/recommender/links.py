@@ -2,8 +2,10 @@
 
 An editor who links "Reset your password" from "Sign-in problems" has said the two belong
 together, more plainly than any likeness of words can. So the links in articles' bodies (HTML
-``<a href>``, Markdown ``[text](target)`` and bare ``http(s)://`` addresses) are resolved to the
-indexed articles they point at, and two articles are joined when either links to the other.
+``<a href>``, Markdown ``[text](target)`` or ``[text][ref]`` and bare ``http(s)://`` addresses)
+are resolved to the indexed articles they point at, and two articles are joined when either
+links to the other. The resolver is kept with the index, so that an article written after the
+build has its links at once.
 
 A link is resolved by the target's address: to the article whose ``url`` has the same path
 (and host, when both name one), or else to the one article whose id ends as the link's path
