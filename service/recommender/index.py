@@ -187,6 +187,12 @@ class RelatedIndex:
     title (:mod:`service.recommender.mentions`; only titles named by at most
     ``mention_max_share`` of the articles, on sites of up to ``mention_max_documents``).
 
+    Articles joined by a link in either's body (:mod:`~service.recommender.links`: resolved by
+    url, id, title slug or numeric id; none to a page linked from more than ``link_max_share``
+    of the articles) are made candidates of each other's lists after the search, however far
+    apart their words, and their scores are then multiplied by ``1 + link_weight`` (0 turns it
+    off). ``links_`` keeps the resolver, so that an article scored on the fly has its links too.
+
     The three title steps need titles that say what articles are about: where the site's title
     coherence (:func:`~service.recommender.title_words.site_coherence`, recorded as
     ``title_coherence_``) is below ``title_coherence_min``, as on a site of film reviews whose
