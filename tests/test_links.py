@@ -25,6 +25,7 @@ def test_links_are_found_in_html_markdown_and_bare_addresses() -> None:
         "https://help.example/faq/billing. Also <a href='https://other.example/a'>a</a>.</p>\n"
         "See [the guide][g].\n\n[g]: /kb/install-guide\n"
         "```css\n[popover]:popover-open {\n  [x]: {\n```\n"
+        "Wiki: [[Clear the cache]] and [[Sync#Setup|set up sync]], not [[]] nor [[a\nb]]."
     )
     assert list(link_targets(body)) == [
         "/kb/reset-password",
@@ -32,6 +33,8 @@ def test_links_are_found_in_html_markdown_and_bare_addresses() -> None:
         "https://help.example/faq/billing.",
         "https://other.example/a",
         "/kb/install-guide",
+        "[[Clear the cache]]",
+        "[[Sync]]",
     ]
 
 
@@ -79,6 +82,9 @@ def test_on_the_sites_own_addresses_a_slug_of_a_title_or_a_numeric_id_resolves_t
     assert resolver.resolve("/blog/billing") is None and resolver.resolve("/articles/77-billing") is None
     assert resolver.resolve("https://other.example/2024/two-factor-sign-in-codes") is None
     assert resolver.resolve("https://other.example/hc/articles/1042-reset") is None
+    # a wiki link names the title itself, of one word too
+    assert resolver.resolve("[[Two-factor sign-in & codes]]") == 1 and resolver.resolve("[[billing]]") == 2
+    assert resolver.resolve("[[Reset your password]]") is None  # two articles of that title
 
 
 def test_long_ids_and_addresses_resolve_by_their_last_words_without_a_blowup() -> None:

@@ -2,10 +2,11 @@
 
 An editor who links "Reset your password" from "Sign-in problems" has said the two belong
 together, more plainly than any likeness of words can. So the links in articles' bodies (HTML
-``<a href>``, Markdown ``[text](target)`` or ``[text][ref]`` and bare ``http(s)://`` addresses)
-are resolved to the indexed articles they point at, and two articles are joined when either
-links to the other. The resolver is kept with the index, so that an article written after the
-build has its links at once.
+``<a href>``, Markdown ``[text](target)`` or ``[text][ref]``, bare ``http(s)://`` addresses, and
+wiki links ``[[Title]]``, which name the one article of that title) are resolved to the indexed
+articles they point at, and two articles are joined when either links to the other. The
+resolver is kept with the index, so that an article written after the build has its links at
+once.
 
 A link is resolved by the target's address: to the article whose ``url`` has the same path
 (and host, when both name one), or else to the one article whose id ends as the link's path
@@ -41,13 +42,15 @@ import numpy as np
 # The targets of links in a body: HTML href attributes, Markdown link targets, bare addresses.
 # Markdown's reference definitions too (``[guide]: /kb/install``, a line of its own, an address
 # with a "/": not a CSS selector such as ``[popover]:popover-open {``).
+# And wiki links by title (``[[Clear the cache]]``, ``[[Clear the cache|clearing it]]``).
 _LINK = re.compile(
     r"""href\s*=\s*["']([^"']+)["']|\]\(\s*<?([^)\s>]+)|(https?://[^\s<>"'`)\]]+)"""
-    r"""|^[ \t]{0,3}\[[^\]\n]+\]:[ \t]+<?([^\s>]*/[^\s>]*)>?(?:[ \t]+\S.*)?$""",
+    r"""|^[ \t]{0,3}\[[^\]\n]+\]:[ \t]+<?([^\s>]*/[^\s>]*)>?(?:[ \t]+\S.*)?$"""
+    r"""|(\[\[)([^\[\]|#\n]{1,300})(?:#[^\[\]|\n]*)?(?:\|[^\[\]\n]*)?\]\]""",
     re.IGNORECASE | re.MULTILINE,
 )
 # What every link above holds (a quick test before the search).
-_LINK_MARKERS = ("href", "HREF", "Href", "](", "://", "]:")
+_LINK_MARKERS = ("href", "HREF", "Href", "](", "://", "]:", "[[")
 _PAGE_ENDING = re.compile(r"\.(?:md|markdown|html?|php|aspx?)$", re.IGNORECASE)
 _ID_SEGMENTS = re.compile(r"[/.:]")
 _WORD_SEPARATORS = re.compile(r"[\W_]+")
@@ -66,12 +69,15 @@ _MIN_NUMBER_DIGITS = 3
 
 
 def link_targets(text: str) -> Iterator[str]:
-    """The target of each link in ``text`` (HTML, Markdown, inline or by reference, or a bare
-    address), in order."""
+    """The target of each link in ``text`` (HTML, Markdown, inline or by reference, a bare
+    address, or ``[[Title]]`` for a wiki link), in order."""
     if not text or not any(marker in text for marker in _LINK_MARKERS):
         return  # most texts hold no link: looking for these first is ten times faster
     for found in _LINK.finditer(text):
-        yield found.group(1) or found.group(2) or found.group(3) or found.group(4)
+        if found.group(5):
+            yield f"[[{found.group(6).strip()}]]"
+        else:
+            yield found.group(1) or found.group(2) or found.group(3) or found.group(4)
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,7 @@ class LinkResolver:
                 entries.append((f"number:{flat[0]}", row))
         for row, title in enumerate(titles):
             spelled = _words(html.unescape(title))
-            if len(spelled) >= 2:
+            if spelled:
                 entries.append(("title:" + " ".join(spelled), row))
         keys = np.fromiter((_fingerprint(key) for key, _ in entries), np.int64, len(entries))
         order = np.argsort(keys, kind="stable")
@@ -140,6 +146,8 @@ class LinkResolver:
 
     def resolve(self, target: str) -> int | None:
         """The row of the article ``target`` points at, or ``None`` (none, or not one alone)."""
+        if target.startswith("[["):  # a wiki link names the title itself
+            return _one(self._rows("title:" + " ".join(_words(html.unescape(target[2:-2])))))
         address = _address(target)
         if address is None:
             return None
@@ -177,7 +185,7 @@ class LinkResolver:
         its last segment spells, else by a number that is an id at the start of a segment
         (``/articles/1042-reset-your-password``)."""
         found = self._by_id(address, min_segments=1)
-        if not found:
+        if not found and len(address.segments[-1]) >= 2:  # a slug of one word is no title
             found = self._rows("title:" + " ".join(address.segments[-1]))
         if not found:
             numbers = {segment[0] for segment in address.segments if segment[0].isdigit()}
