@@ -247,12 +247,12 @@ class SiteLinks:
         """From the indexed articles' ids, bodies, urls and titles (the resolver is kept for the
         links of articles written later, even where no indexed article links another)."""
         size = len(ids)
-        targets = [list(link_targets(body)) for body in bodies]
         resolver = LinkResolver(ids, urls, titles)
-        resolver.learn_hosts(target for found in targets for target in found)
+        # Two passes over the bodies, so that only the distinct addresses on other hosts are held.
+        resolver.learn_hosts({target for body in bodies for target in link_targets(body) if "://" in target})
         linking: dict[int, set[int]] = defaultdict(set)  # per linked article, who links to it
-        for row, found_in_body in enumerate(targets):
-            for target in found_in_body:
+        for row, body in enumerate(bodies):
+            for target in link_targets(body):
                 found = resolver.resolve(target)
                 if found is not None and found != row:
                     linking[found].add(row)
