@@ -202,3 +202,25 @@ def test_the_links_an_index_resolves_survive_its_artifact() -> None:
     assert "sleep-5" not in [
         found.id for found in RelatedIndex(n_jobs=1, link_weight=0).fit(documents).similar_to(fresh, 5)
     ]
+
+
+def test_hostile_links_resolve_to_nothing_and_leave_the_lists_alone() -> None:
+    odd = [
+        "http://[::1",  # an address urlsplit refuses
+        "javascript:alert(1)",
+        "/" + "/".join("segment" for _ in range(300)) + "/sleep-5",  # resolves by its end
+        "/%F0%9F%92%A9/%ZZ/" + "é" * 500,
+        "[[" + "x" * 300 + "]]",
+        "//evil.example/sleep-5",  # another host, one segment
+    ]
+    body = " ".join(f'<a href="{target}">x</a>' for target in odd * 2000)
+    documents = _site("")
+    baseline = RelatedIndex(n_jobs=1).fit(documents)
+    hostile = [*documents, Document("odd", "Odd page", body)]
+    index = RelatedIndex(n_jobs=1).fit(hostile)
+    odd_row, sleep_5 = index.row_of("odd"), index.row_of("sleep-5")
+    assert index.links_ is not None and index.links_.linked_to(odd_row).tolist() == [sleep_5]
+    for row, document in enumerate(documents):  # every other list as it was, but for the odd page
+        before = [baseline.ids_[c] for c in baseline.distinct_neighbours(row, 5)]
+        after = [index.ids_[c] for c in index.distinct_neighbours(row, 6) if index.ids_[c] != "odd"][:5]
+        assert after == before or document.id == "sleep-5", document.id
