@@ -113,9 +113,15 @@ def test_a_host_whose_addresses_end_as_the_ids_do_counts_as_the_sites_own() -> N
 def test_links_join_both_ways_and_a_page_linked_from_too_many_joins_nothing() -> None:
     ids = [f"page-{row}" for row in range(10)]
     bodies = ["[help](/page-9) [next](/page-1)", *(f"[help](/page-9) [{row}](/x)" for row in range(1, 10))]
+    bodies[8] += " ".join(f"[{row}](/page-{row})" for row in (2, 3, 4, 5))  # an index of pages
     links = SiteLinks.fit(ids, bodies, [None] * 10, max_share=0.3)
     assert links.linked_to(0).tolist() == [1] and links.linked_to(1).tolist() == [0]
     assert links.linked_to(9).tolist() == []  # linked from nine of ten: the site's help page
+    assert links.linked_to(8).tolist() == [] and links.linked_to(3).tolist() == []  # links to four
+    found_in_text = links.linked_from_text(
+        ["[a](/page-1)", "[a](/page-1) [b](/page-2) [c](/page-3) [d](/page-4)"], [-1, -1]
+    )
+    assert found_in_text == [{1}, set()]
     assert links.rows().tolist() == [0, 1]
     found = links.indexed_linked(0, 2, np.array([[1, 9, -1], [0, 2, 5]]))
     assert found.tolist() == [[1, 0, 0], [1, 0, 0]]

@@ -23,7 +23,8 @@ address on another host is only taken by id when at least two of its path segmen
 most of its addresses the articles link end as ids do (a site that links its own pages by
 their full address). A link that fits two articles equally well joins neither. An article
 linked from more than ``max_share`` of the articles (a site's "Contact us" or glossary page)
-joins nothing: it says nothing about any one of them.
+joins nothing: it says nothing about any one of them; nor do the links of an article that links
+to more than that share (an index of the site's pages).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -234,6 +235,7 @@ class SiteLinks:
     incoming: np.ndarray  # sorted keys ``target * size + source``: who links to whom
     resolver: LinkResolver
     ignored: frozenset[int]  # articles linked from too many to join any (a "Contact us" page)
+    limit: int  # the most articles one may link to, or be linked from, and join them
 
     @classmethod
     def fit(
@@ -258,13 +260,15 @@ class SiteLinks:
                     linking[found].add(row)
         limit = max(1, int(max_share * size))
         ignored = frozenset(target for target, sources in linking.items() if len(sources) > limit)
+        linked_from = Counter(source for sources in linking.values() for source in sources)
         keys = sorted(
             target * size + source
             for target, sources in linking.items()
             if target not in ignored
             for source in sources
+            if linked_from[source] <= limit  # not an index of the site's pages
         )
-        return cls(size, np.array(keys, dtype=np.int64), resolver, ignored)
+        return cls(size, np.array(keys, dtype=np.int64), resolver, ignored, limit)
 
     @cached_property
     def pairs(self) -> np.ndarray:
@@ -294,6 +298,8 @@ class SiteLinks:
         for body, own in zip(bodies, rows, strict=True):
             resolved = (self.resolver.resolve(target) for target in link_targets(body))
             linked = {row for row in resolved if row is not None}
+            if len(linked) > self.limit:
+                linked = set()  # an index of the site's pages links everything, so nothing
             if own >= 0:
                 start, stop = np.searchsorted(self.incoming, [own * self.size, (own + 1) * self.size])
                 linked.update((self.incoming[start:stop] - own * self.size).tolist())
