@@ -157,13 +157,15 @@ def test_a_linked_article_joins_the_list_however_far_its_words_and_leads_it_when
     assert raised.distinct_neighbours(baking_0, 2)[1] == baking_7
 
 
+def _place(client: FlaskClient, of: str, article_id: str) -> int:
+    """Where ``of`` stands in ``article_id``'s related list of 20 (its length if absent)."""
+    listed = ids(get(client, article_id, limit=20)["related"])
+    return listed.index(of) if of in listed else len(listed)
+
+
 def test_the_service_reads_links_between_its_articles_at_each_build(
     app: Flask, client: FlaskClient, admin: dict[str, str]
 ) -> None:
-    def place(of: str, article_id: str) -> int:
-        listed = ids(get(client, article_id, limit=20)["related"])
-        return listed.index(of) if of in listed else len(listed)
-
     def linking(href: str | None) -> dict[str, Any]:
         record = article("baking", 1)
         anchor = "<a>more</a>" if href is None else f'<a href="{href}">more</a>'
@@ -176,13 +178,13 @@ def test_the_service_reads_links_between_its_articles_at_each_build(
     ]
     assert client.post("/api/v1/articles", json=records, headers=admin).status_code == 200
     build_index(app.extensions["store"], Path(app.config["MODEL_DIR"]))
-    before = place("sleep-2", "baking-1"), place("baking-1", "sleep-2")
+    before = _place(client, "sleep-2", "baking-1"), _place(client, "baking-1", "sleep-2")
     assert (
         client.put("/api/v1/articles/baking-1", json=linking("/guides/rest"), headers=admin).status_code
         == 200
     )
     build_index(app.extensions["store"], Path(app.config["MODEL_DIR"]))
-    after = place("sleep-2", "baking-1"), place("baking-1", "sleep-2")
+    after = _place(client, "sleep-2", "baking-1"), _place(client, "baking-1", "sleep-2")
     assert after[0] == 3 < before[0]  # first after the three on its own subject
     assert after[1] == 3 < before[1]  # and the same the other way round
 
@@ -190,10 +192,6 @@ def test_the_service_reads_links_between_its_articles_at_each_build(
 def test_an_article_written_after_the_build_has_its_links_at_once_both_ways(
     seeded: Flask, client: FlaskClient, admin: dict[str, str]
 ) -> None:
-    def place(of: str, article_id: str) -> int:
-        listed = ids(get(client, article_id, limit=20)["related"])
-        return listed.index(of) if of in listed else len(listed)
-
     plain = {**article("baking", 9), "published_at": "2025-03-01T00:00:00Z"}
     linking = {
         **plain,
@@ -202,7 +200,7 @@ def test_an_article_written_after_the_build_has_its_links_at_once_both_ways(
     places = []
     for record in (plain, linking, plain):  # scored on the fly against the current index
         assert client.put("/api/v1/articles/baking-9", json=record, headers=admin).status_code in (200, 201)
-        places.append((place("sleep-2", "baking-9"), place("baking-9", "sleep-2")))
+        places.append((_place(client, "sleep-2", "baking-9"), _place(client, "baking-9", "sleep-2")))
     (linked_in, linked_back), unlinked = places[1], places[0]
     assert linked_in < unlinked[0] and linked_back < unlinked[1]  # raised both ways, at once
     assert places[2] == unlinked  # and no longer once the link is gone

@@ -40,6 +40,8 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
+from service.recommender.neighbours import find_sorted
+
 # The targets of links in a body: HTML href attributes, Markdown link targets, bare addresses.
 # Markdown's reference definitions too (``[guide]: /kb/install``, a line of its own, an address
 # with a "/": not a CSS selector such as ``[popover]:popover-open {``).
@@ -278,8 +280,7 @@ class SiteLinks:
 
     def linked_to(self, row: int) -> np.ndarray:
         """The rows joined to ``row`` by a link, either way, in order."""
-        start, stop = np.searchsorted(self.pairs, [row * self.size, (row + 1) * self.size])
-        return self.pairs[start:stop] - row * self.size
+        return _of_row(self.pairs, row, self.size)
 
     def rows(self) -> np.ndarray:
         """The rows joined to another by a link, in order."""
@@ -288,8 +289,11 @@ class SiteLinks:
     def indexed_linked(self, start: int, stop: int, columns: np.ndarray) -> np.ndarray:
         """1 where indexed article ``start + i`` and candidate ``columns[i, j]`` are joined by a
         link, else 0 (and for ``-1`` pads)."""
+        if not len(self.pairs):
+            return np.zeros(columns.shape, np.float32)
         rows = np.arange(start, stop, dtype=np.int64)[:, None]
-        return self._joined(rows * self.size + columns, columns >= 0)
+        _, found = find_sorted(self.pairs, rows * self.size + columns)
+        return ((columns >= 0) & found).astype(np.float32)
 
     def linked_from_text(self, bodies: Sequence[str], rows: Sequence[int]) -> list[set[int]]:
         """For articles scored on the fly: per body, the indexed articles it links to and, for an
@@ -301,8 +305,7 @@ class SiteLinks:
             if len(linked) > self.limit:
                 linked = set()  # an index of the site's pages links everything, so nothing
             if own >= 0:
-                start, stop = np.searchsorted(self.incoming, [own * self.size, (own + 1) * self.size])
-                linked.update((self.incoming[start:stop] - own * self.size).tolist())
+                linked.update(_of_row(self.incoming, own, self.size).tolist())
             found.append({row for row in linked if row != own and row not in self.ignored})
         return found
 
@@ -311,8 +314,8 @@ class SiteLinks:
         state.pop("pairs", None)  # derived from ``incoming`` when needed
         return state
 
-    def _joined(self, keys: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        if not len(self.pairs):
-            return np.zeros(keys.shape, np.float32)
-        places = np.minimum(np.searchsorted(self.pairs, keys), len(self.pairs) - 1)
-        return (valid & (self.pairs[places] == keys)).astype(np.float32)
+
+def _of_row(keys: np.ndarray, row: int, size: int) -> np.ndarray:
+    """The columns of ``row`` among sorted keys ``row * size + column``."""
+    start, stop = np.searchsorted(keys, [row * size, (row + 1) * size])
+    return keys[start:stop] - row * size

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.recommender.duplicates import NearDuplicates
-from service.recommender.neighbours import move_to
+from service.recommender.neighbours import find_sorted, move_to
 
 Analyser = Callable[[str], list[str]]
 # The strength of a mention of a title only one article names (log(n / 1) / log(n)).
@@ -133,9 +133,8 @@ class TitleMentions:
         return np.where(columns >= 0, np.maximum(found, known), 0.0).astype(np.float32)
 
     def _lookup(self, keys: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        places = np.minimum(np.searchsorted(self.pairs, keys), len(self.pairs) - 1)
-        hit = valid & (self.pairs[places] == keys)
-        return np.where(hit, self.weights[places], 0.0).astype(np.float32)
+        places, found = find_sorted(self.pairs, keys)
+        return np.where(valid & found, self.weights[places], 0.0).astype(np.float32)
 
 
 def second_with_mention(

@@ -167,6 +167,13 @@ def _block_neighbours(
     return blend_latent(columns, scores, query_latent, latent, latent_weight)
 
 
+def find_sorted(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of ``keys`` stands in the non-empty ``sorted_keys`` (clipped to its last place),
+    and whether it is there."""
+    places = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return places, sorted_keys[places] == keys
+
+
 def merge_candidates(
     columns: np.ndarray,
     scores: np.ndarray,
