@@ -87,6 +87,16 @@ def test_on_the_sites_own_addresses_a_slug_of_a_title_or_a_numeric_id_resolves_t
     assert resolver.resolve("[[Reset your password]]") is None  # two articles of that title
 
 
+def test_an_id_that_ends_in_an_article_number_resolves_by_that_number_but_not_by_a_year() -> None:
+    ids = ["kb-360004415", "help.360009876", "report-2019", "notes-12345", "faq-12345"]
+    resolver = LinkResolver(ids, (), [""] * len(ids))
+    assert resolver.resolve("/hc/en-us/articles/360004415-Reset-your-password") == 0
+    assert resolver.resolve("/hc/articles/360009876") == 1
+    assert resolver.resolve("/2019/05/launch-notes/") is None  # a year is no article number
+    assert resolver.resolve("/articles/12345-notes") is None  # the number of two articles
+    assert resolver.resolve("https://other.example/hc/articles/360004415-reset") is None
+
+
 def test_long_ids_and_addresses_resolve_by_their_last_words_without_a_blowup() -> None:
     long_id = ".".join(f"part{number}" for number in range(90)) + ".reset-password"
     resolver = LinkResolver([long_id, "other"])

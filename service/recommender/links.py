@@ -15,8 +15,9 @@ does, segment by segment (``/docs/web/css/color`` → ``mdn.web.css.color``,
 ``-``/``_``/``.`` separators aside): many sites use the page's slug as the article's id. Or
 else, on the site's own addresses, to the one article whose title the last segment spells
 (``/2024/05/reset-your-password/`` → "Reset your password": a blog whose ids are numbers and
-whose addresses are slugs of titles), or whose id is a number that begins a segment
-(``/hc/articles/1042-reset-your-password`` → ``1042``, as help centres write them). An
+whose addresses are slugs of titles), or whose id is (or ends in) a number that begins a segment
+(``/hc/articles/1042-reset-your-password`` → ``1042``, as help centres write them;
+``/hc/articles/360004415-reset`` → ``kb-360004415``: five digits or more after other words). An
 address on another host is only taken by id when at least two of its path segments match
 (``site.example/guides/install`` → ``guides.install``, not ``other.example/pkg/install`` →
 ``install``), unless it is the site's own: named by the articles' urls, or found so because
@@ -67,8 +68,11 @@ _OWN_HOST_MIN = 3
 # Endings of ids are kept up to this many words (or the whole last segment): an id of a hundred
 # words would otherwise add five thousand words' worth of endings.
 _MAX_ENDING_WORDS = 12
-# A number in an address is taken for an article's id only with this many digits or more.
+# A number in an address is taken for an article's id only with this many digits or more, and
+# for the number that ends an id of more words (``kb-360004415``) only with this many: not a year
+# (``/2019/05/launch/`` would else name ``report-2019``).
 _MIN_NUMBER_DIGITS = 3
+_MIN_ENDING_NUMBER_DIGITS = 5
 
 
 def link_targets(text: str) -> Iterator[str]:
@@ -136,8 +140,8 @@ class LinkResolver:
             longest = max(last, _MAX_ENDING_WORDS)
             for start in range(max(0, len(flat) - longest), len(flat) - last + 1):
                 entries.append(("ending:" + " ".join(flat[start:]), row))
-            if len(flat) == 1 and flat[0].isdigit() and len(flat[0]) >= _MIN_NUMBER_DIGITS:
-                entries.append((f"number:{flat[0]}", row))
+            if flat and flat[-1].isdigit() and len(flat[-1]) >= _id_number_digits(len(flat)):
+                entries.append((f"number:{flat[-1]}", row))
         for row, title in enumerate(titles):
             spelled = _words(html.unescape(title))
             if spelled:
@@ -205,6 +209,11 @@ class LinkResolver:
             if rows:
                 return rows if _whole_segments(address.segments, len(words) - start) >= min_segments else []
         return []
+
+
+def _id_number_digits(words: int) -> int:
+    """The fewest digits of a number that ends an id of ``words`` words, for it to name the article."""
+    return _MIN_NUMBER_DIGITS if words == 1 else _MIN_ENDING_NUMBER_DIGITS
 
 
 def _fingerprint(key: str) -> int:
