@@ -513,8 +513,9 @@ def test_a_title_word_counts_as_far_as_the_articles_whose_titles_hold_it_are_ali
     holds = np.array([[1, 1, 0, 1], [1, 0, 0, 1], [0, 1, 0, 1], [0, 0, 1, 0]], dtype=np.float32)
     coherence = word_coherence(sp.csr_matrix(holds * 0.5), space)
     np.testing.assert_allclose(coherence, [1.0, 0.0, 0.0, 0.0], atol=1e-6)
-    assert TitleWords.fit(sp.csr_matrix(holds[:, 1:]), space) is None  # no coherent word
-    words = TitleWords.fit(sp.csr_matrix(holds * 0.5), space)
+    unlike = sp.csr_matrix(holds[:, 1:])
+    assert TitleWords.of(unlike, word_coherence(unlike, space)) is None  # no coherent word
+    words = TitleWords.of(sp.csr_matrix(holds * 0.5), coherence)
     assert words is not None
     candidates = np.array([[1, 2, -1], [0, 3, 2]])
     # only the coherent word counts, in both titles: 0.5 · 1 · 0.5 · 1

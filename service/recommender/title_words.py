@@ -65,14 +65,9 @@ class TitleWords:
     rows: sp.csr_matrix  # one weighted title vector per indexed article
 
     @classmethod
-    def fit(cls, titles: sp.csr_matrix, space: np.ndarray) -> TitleWords | None:
-        """From the indexed articles' L2-normalised title vectors and their latent vectors;
-        ``None`` when no title word is coherent."""
-        return cls.of(titles, word_coherence(titles, space))
-
-    @classmethod
     def of(cls, titles: sp.csr_matrix, coherence: np.ndarray) -> TitleWords | None:
-        """From the title vectors and their words' :func:`word_coherence` (None: none coherent)."""
+        """From the indexed articles' L2-normalised title vectors and their words'
+        :func:`word_coherence`; ``None`` when no title word is coherent."""
         if not coherence.any():
             return None
         return cls(coherence, _weighted(titles, coherence))
