@@ -21,7 +21,10 @@ coherent title words came to raise it, ``"title_word_weight": 0.0``; when title 
 raise it, ``"mention_weight": 0.0``; when a mention came to take the second place,
 ``"mention_lead": null``; when near-duplicates came to need a cosine of 0.95, or 0.8 under the
 same title, ``"duplicate_threshold": 0.8, "duplicate_title_threshold": null``; when the title
-steps came to need titles that name subjects, ``"title_coherence_min": 0.0``).
+steps came to need titles that name subjects, ``"title_coherence_min": 0.0``; when the latent
+weight came to follow what the components explain beyond chance rather than what they explain,
+the keys of 20newsgroups and the two IMDb sets, the only corpora whose weight it changed,
+``"latent_structure_range": "explained variance"``).
 A score keeps hit@5 beside precision@5 (``--metric hit`` judges by it; scores from before hit@5
 was kept are built again).
 """
@@ -55,6 +58,15 @@ GRID: dict[str, list[Any]] = {
     "shared_weight": [0.0, 0.3, 0.5, 0.7],
     "shared_neighbours": [10, 20, 40],
     "latent_weight_max": [0.35, 0.5, 0.65],
+    # Over which the latent weight grows from 0 to its maximum (see service.recommender.structure).
+    "latent_structure_range": [
+        (0.0, 0.03),
+        (0.005, 0.03),
+        (0.01, 0.03),
+        (0.005, 0.045),
+        (0.01, 0.045),
+        (0.015, 0.045),
+    ],
     "n_components": [32, 48, 64, 128],
     "title_weight": [1.0, 2.0, 3.0, 5.0],
     "phrase_weight": [0.0, 0.25, 0.5, 0.75, 1.0],

@@ -35,6 +35,7 @@ from service.recommender.neighbours import (
     top_k_rows,
     top_neighbours,
 )
+from service.recommender.structure import latent_structure
 from service.recommender.text import index_text, strip_html, title_text
 from service.recommender.title_words import TitleWords, site_coherence, word_coherence
 from service.recommender.titles import SharedTitles
@@ -45,11 +46,6 @@ from service.recommender.weights import TermWeights
 _SMALL_CORPUS = 20
 # Latent components need enough documents to be more than noise.
 _MIN_LATENT_DOCUMENTS = 200
-# latent_weight="auto": the weight grows from 0 to latent_weight_max as the share of tf-idf
-# variance the components explain grows over _AUTO_VARIANCE. Topical corpora (news sections,
-# health sites) are well summarised by a few dozen components and gain from them; corpora of
-# many small specific subjects (reviews of thousands of films) are not, and lose.
-_AUTO_VARIANCE = (0.04, 0.10)
 _WORD = re.compile(r"\w+")
 
 # The text block's weights are TermWeights; an index built before them holds a TfidfTransformer.
@@ -141,8 +137,11 @@ class RelatedIndex:
     ``latent_sample`` rows) re-rank each article's ``n_neighbors`` candidates by
     ``(1 - w) · tf-idf cosine + w · latent cosine``: topical neighbours that share few exact
     words move up, one-word coincidences move down. ``latent_weight="auto"`` sets ``w`` (up to
-    ``latent_weight_max``) from how much of the corpus the components explain
-    (``latent_weight_`` after fitting).
+    ``latent_weight_max``, recorded as ``latent_weight_``) from how much topical structure the
+    corpus has (:mod:`~service.recommender.structure`, recorded as ``latent_structure_``): from 0
+    to the maximum as it grows over ``latent_structure_range``. Topical corpora (news sections,
+    health sites, documentation) are well summarised by a few dozen components and gain from
+    them; corpora of many small specific subjects (reviews of thousands of films) are not, and lose.
 
     Given sentence embeddings of the documents (``fit(..., embeddings=)``, optional: see
     :mod:`~service.recommender.embeddings`), the candidates are then re-ranked by
@@ -230,6 +229,7 @@ class RelatedIndex:
         n_components: int = 64,
         latent_weight: float | str = "auto",
         latent_weight_max: float = 0.35,
+        latent_structure_range: tuple[float, float] = (0.005, 0.045),
         latent_sample: int = 20_000,
         shared_neighbours: int = 20,
         shared_weight: float = 0.5,
@@ -275,6 +275,7 @@ class RelatedIndex:
         self.n_components = n_components
         self.latent_weight = latent_weight
         self.latent_weight_max = latent_weight_max
+        self.latent_structure_range = latent_structure_range
         self.latent_sample = latent_sample
         self.shared_neighbours = shared_neighbours
         self.shared_weight = shared_weight
@@ -309,8 +310,9 @@ class RelatedIndex:
         "title_weight", "term_frequency", "bm25_k1", "bm25_b", "label_weight",
         "phrase_weight", "phrase_max_documents", "min_df", "max_df",
         "max_features", "stop_words", "n_neighbors", "n_components", "latent_weight",
-        "latent_weight_max", "latent_sample", "shared_neighbours", "shared_weight",
-        "cluster_weight", "cluster_sizes", "cluster_runs", "cluster_sample", "cluster_max_documents",
+        "latent_weight_max", "latent_structure_range", "latent_sample", "shared_neighbours",
+        "shared_weight", "cluster_weight", "cluster_sizes", "cluster_runs", "cluster_sample",
+        "cluster_max_documents",
         "embedding_weight", "closest_weight", "closest_lead", "shared_title_weight",
         "title_word_weight", "mention_weight", "mention_max_share", "mention_max_documents",
         "mention_lead", "title_coherence_min", "link_weight", "link_max_share", "random_state",
@@ -345,6 +347,7 @@ class RelatedIndex:
         self.label_vectorizer_, label_block = self._fit_labels(documents)
         self.matrix_ = _combine([text.block, label_block, phrases.block], len(documents))
         self.svd_ = self._fit_latent(self.matrix_)
+        self.latent_structure_ = self._latent_structure()
         self.latent_weight_ = self._resolve_latent_weight()
         self.latent_ = None if self.svd_ is None or self.latent_weight_ <= 0 else self._latent(self.matrix_)
         exact = self.query_terms is None or len(documents) <= self.exact_below
@@ -599,12 +602,17 @@ class RelatedIndex:
         return 1.0 + self.title_word_weight * similarity
 
     def _latent_confidence(self) -> float:
-        """How well the latent components summarise the corpus, from 0 to 1 (``_AUTO_VARIANCE``)."""
+        """How well the latent components summarise the corpus, from 0 to 1 as its topical
+        structure grows over ``latent_structure_range``."""
         if self.svd_ is None:
             return 0.0
-        low, high = _AUTO_VARIANCE
-        explained = float(self.svd_.explained_variance_ratio_.sum())
-        return min(max((explained - low) / (high - low), 0.0), 1.0)
+        low, high = self.latent_structure_range
+        return min(max((self.latent_structure_ - low) / (high - low), 0.0), 1.0)
+
+    def _latent_structure(self) -> float:
+        if self.svd_ is None:
+            return 0.0
+        return latent_structure(self.matrix_, self.n_components, random_state=self.random_state)
 
     def _resolve_latent_weight(self) -> float:
         if self.svd_ is None:
