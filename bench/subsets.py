@@ -1,6 +1,6 @@
 """The service against tuned TF-IDF on smaller sites: random subsets of each development corpus.
 
-python -m bench.subsets                                   # 300, 1,000 and 3,000 articles, two draws
+python -m bench.subsets                                   # 100, 300, 1,000, 3,000 articles, two draws
 python -m bench.subsets --corpora imdb-reviews-10k --sizes 1000 3000
 
 A site we have never seen may be far smaller than the corpora the defaults were chosen on, and
@@ -27,7 +27,7 @@ from bench import corpora, peers
 from bench.loco import RESULTS, score
 from bench.metrics import precision_at_k, query_rows
 
-SIZES = (300, 1_000, 3_000)
+SIZES = (100, 300, 1_000, 3_000)
 DRAWS = 2
 
 

@@ -55,11 +55,19 @@ def unrelated_documents(n_documents: int) -> list[Document]:
 
 def test_a_small_corpus_of_unrelated_subjects_gets_no_latent_weight_nor_clusters() -> None:
     index = RelatedIndex().fit(unrelated_documents(300))
-    assert index.svd_ is not None
-    # 64 components explain much of 300 short texts by chance alone, nothing beyond it
-    assert float(index.svd_.explained_variance_ratio_.sum()) > 0.2
+    assert index.svd_ is not None and index.svd_.n_components == 30  # one for every 10 articles
+    # the components explain much of 300 short texts by chance alone, nothing beyond it
+    assert float(index.svd_.explained_variance_ratio_.sum()) > 0.1
     assert index.latent_structure_ < 0.01
     assert index.latent_weight_ == 0.0 and index.cluster_weight_ == 0.0
     # a range that starts below the corpus's structure gives it weight
     lower = RelatedIndex(latent_structure_range=(-0.01, 0.01)).fit(unrelated_documents(300))
     assert 0.0 < lower.latent_weight_ < lower.latent_weight_max
+
+
+def test_a_site_has_a_latent_component_for_every_ten_articles_from_a_hundred_up_to_the_maximum() -> None:
+    assert RelatedIndex().fit(unrelated_documents(99)).svd_ is None
+    small = RelatedIndex().fit(unrelated_documents(150)).svd_
+    assert small is not None and small.n_components == 15
+    capped = RelatedIndex(n_components=8).fit(unrelated_documents(150)).svd_
+    assert capped is not None and capped.n_components == 8
