@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.cluster import KMeans
 
+from service.recommender.sampling import sample_rows
+
 
 @dataclass
 class TopicClusters:
@@ -37,9 +39,7 @@ class TopicClusters:
         """Cluster ``latent`` (one L2-normalised row per article) ``runs_per_size`` times at
         each of ``sizes`` smaller than the corpus, on at most ``sample`` rows; ``None`` when no
         size fits."""
-        n_rows = latent.shape[0]
-        rng = np.random.default_rng(random_state)
-        rows = latent if n_rows <= sample else latent[np.sort(rng.choice(n_rows, sample, replace=False))]
+        rows = sample_rows(latent, sample, np.random.default_rng(random_state))
         centres: list[np.ndarray] = []
         for size_number, size in enumerate(size for size in sizes if 1 < size < rows.shape[0]):
             for run in range(runs_per_size):

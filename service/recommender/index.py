@@ -35,6 +35,7 @@ from service.recommender.neighbours import (
     top_k_rows,
     top_neighbours,
 )
+from service.recommender.sampling import sample_rows
 from service.recommender.structure import latent_structure
 from service.recommender.text import index_text, strip_html, title_text
 from service.recommender.title_words import TitleWords, site_coherence, word_coherence
@@ -631,10 +632,7 @@ class RelatedIndex:
         n_components = min(self.n_components, n_rows // _DOCUMENTS_PER_COMPONENT)
         if self.latent_weight == 0 or n_rows < _MIN_LATENT_DOCUMENTS or n_features <= n_components:
             return None
-        sample = matrix
-        if n_rows > self.latent_sample:
-            rng = np.random.default_rng(self.random_state)
-            sample = matrix[np.sort(rng.choice(n_rows, self.latent_sample, replace=False))]
+        sample = sample_rows(matrix, self.latent_sample, np.random.default_rng(self.random_state))
         svd = TruncatedSVD(n_components, algorithm="randomized", random_state=self.random_state)
         svd.fit(sample)
         # float32 like the matrix: half the artifact (components x every word and phrase column)

@@ -16,6 +16,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
+from service.recommender.sampling import sample_rows
+
 # Rows the measure reads at most: beyond a few thousand it no longer changes, and its cost is
 # the square of the rows (a Gram matrix and its eigenvalues; about 1 s at 2,000).
 _SAMPLE = 2_000
@@ -26,9 +28,7 @@ def latent_structure(matrix: sp.csr_matrix, n_components: int, *, random_state: 
     principal components explain, less the share they explain of the rows with each column's
     entries moved to random rows; 0.0 for fewer rows than components."""
     rng = np.random.default_rng(random_state)
-    n_rows = matrix.shape[0]
-    if n_rows > _SAMPLE:
-        matrix = matrix[np.sort(rng.choice(n_rows, _SAMPLE, replace=False))]
+    matrix = sample_rows(matrix, _SAMPLE, rng)
     if matrix.shape[0] <= n_components + 1:
         return 0.0
     return _explained(matrix, n_components) - _explained(_scattered(matrix, rng), n_components)
