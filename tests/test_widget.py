@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Request, Route, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Request, Route, expect
 
 from service.store import Store
 from service.widget import STATIC_DIR, Block, body_blocks
+from tests.chromium import DESKTOP_CHROME, launched_chromium
 from tests.factories import article, corpus
 from tests.server import Server, free_port, gunicorn, wait_for_job
-from tests.test_dashboard import CHROMIUM, CHROMIUM_ARGS, DESKTOP_CHROME
 
 WIDGET = STATIC_DIR / "widget.js"
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", "/tmp/related-artifacts"))
@@ -251,15 +251,7 @@ def embedding_page(body: str, script_src: str, *, scripts: int = 1) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: install Debian's chromium (make browser) to run the page tests"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    yield from launched_chromium()
 
 
 @pytest.fixture
