@@ -2,6 +2,7 @@
 
 python -m bench.loco                                   # every corpus, every parameter of GRID
 python -m bench.loco --corpora bbc-news simonw-til --parameters shared_weight
+python -m bench.loco --summary                         # one line per rule of results/loco.json
 
 For one parameter at a time (the others at their defaults) every value of ``GRID`` is built
 on every corpus and scored as served (precision@5, near-duplicates dropped; a fixed sample of
@@ -37,6 +38,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -185,25 +187,29 @@ def collect(
         "mention_weight": default_index.mention_max_documents,
         "mention_lead": default_index.mention_max_documents,
     }
-    table: dict[str, dict[str, float]] = {}
-    for name in names:
-        corpus: corpora.Corpus | None = None
-        table[name] = {}
-        for parameter, values in grid.items():
+    loaded: dict[str, corpora.Corpus] = {}
+
+    def corpus_named(name: str) -> corpora.Corpus:
+        if name not in loaded:
+            loaded[name] = corpora.load(name)
+        return loaded[name]
+
+    # Parameter by parameter (each over every corpus), so that a run stopped part-way has
+    # whole parameters in the cache, in the order of ``grid``.
+    table: dict[str, dict[str, float]] = {name: {} for name in names}
+    for parameter, values in grid.items():
+        for name in names:
             for value in values:
                 params = {} if value == defaults.get(parameter) else {parameter: value}
                 if parameter == "bm25_b" and defaults["term_frequency"] != "bm25":
                     params["term_frequency"] = "bm25"
                 if parameter == "embedding_weight":  # the embeddings are used only when asked for
                     params = {parameter: value}
-                if parameter in caps:  # above its cap the parameter is not used: the default build
-                    corpus = corpus or corpora.load(name)
-                    if len(corpus.documents) > caps[parameter]:
-                        params = {}
+                if parameter in caps and len(corpus_named(name).documents) > caps[parameter]:
+                    params = {}  # above its cap the parameter is not used: the default build
                 key = _key(name, params)
                 if key not in done:
-                    corpus = corpus or corpora.load(name)
-                    result = score(corpus, params, n_jobs=n_jobs)
+                    result = score(corpus_named(name), params, n_jobs=n_jobs)
                     done[key] = result[metric]
                     with cache.open("a", encoding="utf-8") as handle:
                         handle.write(json.dumps({"key": key, **result}) + "\n")
@@ -321,6 +327,28 @@ def render(results: dict[str, list[dict[str, Any]]], references: dict[str, Any])
     return "\n".join(lines)
 
 
+def summary(loco: dict[str, list[dict[str, Any]]], defaults: dict[str, Any]) -> str:
+    """One line per rule of ``loco`` (a ``loco.json`` section): the default, the values chosen
+    on the other corpora (how often), and how the chosen value did on the corpus left out."""
+    lines = [
+        "| parameter (rule) | default | chosen on the others | holds on the corpus left out | "
+        "gain there: mean / worst |",
+        "|---|---|---|---:|---:|",
+    ]
+    for rule, rows in loco.items():
+        parameter = rule.split(" (")[0]
+        chosen = Counter(json.dumps(row["chosen"]) for row in rows)
+        choices = ", ".join(f"{value} ×{count}" for value, count in chosen.most_common())
+        gains = [row["held_out_gain"] for row in rows]
+        held = sum(gain >= -TOLERANCE for gain in gains)
+        worst = min(rows, key=lambda row: row["held_out_gain"])
+        lines.append(
+            f"| {rule} | {json.dumps(defaults.get(parameter))} | {choices} | {held}/{len(rows)} | "
+            f"{sum(gains) / len(gains):+.4f} / {worst['held_out_gain']:+.4f} ({worst['held_out']}) |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.loco", description=__doc__.splitlines()[0])
     parser.add_argument("--corpora", nargs="*", default=None, help="names in ../shared/data")
@@ -328,13 +356,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric", choices=METRICS, default="precision", help="what a corpus is scored by")
     parser.add_argument("--cache", type=Path, default=RESULTS / "loco-scores.jsonl")
     parser.add_argument("--output", type=Path, default=None, help="default: results/loco[-hit].json")
+    parser.add_argument("--summary", action="store_true", help="summarise the output file, score nothing")
     args = parser.parse_args(argv)
+    suffix = "" if args.metric == "precision" else f"-{args.metric}"
+    output = args.output or RESULTS / f"loco{suffix}.json"
+    if args.summary:
+        print(summary(json.loads(output.read_text(encoding="utf-8"))["loco"], RelatedIndex().get_params()))
+        return 0
     names = args.corpora if args.corpora is not None else corpora.available()
     grid = {name: GRID[name] for name in (args.parameters or GRID)}
     args.cache.parent.mkdir(parents=True, exist_ok=True)
     table = collect(names, grid, args.cache, metric=args.metric)
-    suffix = "" if args.metric == "precision" else f"-{args.metric}"
-    output = args.output or RESULTS / f"loco{suffix}.json"
     defaults = RelatedIndex().get_params()
     references = {parameter: REFERENCE.get(parameter, defaults[parameter]) for parameter in grid}
     results = {

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from bench import closest
 from bench.corpora import Corpus
-from bench.loco import leave_one_out, leave_one_out_guarded
+from bench.loco import leave_one_out, leave_one_out_guarded, summary
 from bench.metrics import hit_at_k, precision_at_k, query_rows, served_neighbours
 from service.recommender import Document, RelatedIndex
 from service.recommender.clusters import TopicClusters
@@ -223,6 +223,20 @@ def test_a_value_for_narrow_sites_is_chosen_by_hit_at_5_within_a_precision_guard
     assert rows["b"]["chosen"] == 1 and rows["b"]["held_out_gain"] == pytest.approx(0.01)
     assert rows["b"]["held_out_precision_gain"] == pytest.approx(-0.01)
     assert rows["b"]["others_gain"] == pytest.approx((0.10 + 0.0 + 0.20) / 3)
+
+
+def test_the_summary_gives_each_rule_its_choices_and_how_they_held() -> None:
+    table = {
+        "a": {cell(0): 0.50, cell(1): 0.60},
+        "b": {cell(0): 0.50, cell(1): 0.55},
+        "d": {cell(0): 0.50, cell(1): 0.47},
+    }
+    rows = leave_one_out(table, "w", [0, 1], 0)
+    lines = summary({"w": rows, "w (twin excepted)": rows}, {"w": 1}).splitlines()
+    assert len(lines) == 4
+    # a and b left out: d guards against 1 (0 chosen, no gain); d left out: 1 chosen, −0.03 there
+    assert lines[2] == "| w | 1 | 0 ×2, 1 ×1 | 2/3 | -0.0100 / -0.0300 (d) |"
+    assert lines[3].startswith("| w (twin excepted) | 1 | 0 ×2, 1 ×1 |")
 
 
 def phrase_documents() -> list[Document]:
