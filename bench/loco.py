@@ -305,6 +305,14 @@ def leave_one_out_guarded(
     return rows
 
 
+def _held_out(rows: list[dict[str, Any]]) -> tuple[int, float, dict[str, Any]]:
+    """Of one rule's rows: on how many corpora left out the chosen value held (lost at most
+    ``TOLERANCE``), its mean gain there, and the row where it gained least."""
+    gains = [row["held_out_gain"] for row in rows]
+    held = sum(gain >= -TOLERANCE for gain in gains)
+    return held, sum(gains) / len(gains), min(rows, key=lambda row: row["held_out_gain"])
+
+
 def render(results: dict[str, list[dict[str, Any]]], references: dict[str, Any]) -> str:
     lines = [
         "| parameter (vs reference) | corpus left out | chosen on the others | their mean gain | "
@@ -318,11 +326,10 @@ def render(results: dict[str, list[dict[str, Any]]], references: dict[str, Any])
                 f"{row['others_gain']:+.4f} | {row['held_out_reference']:.4f} | "
                 f"{row['held_out_chosen']:.4f} | {row['held_out_gain']:+.4f} |"
             )
-        gains = [row["held_out_gain"] for row in rows]
-        held = sum(gain >= -TOLERANCE for gain in gains)
+        held, mean, worst = _held_out(rows)
         lines.append(
             f"| **{parameter}** | **mean / worst** | holds on {held}/{len(rows)} | | | | "
-            f"**{sum(gains) / len(gains):+.4f} / {min(gains):+.4f}** |"
+            f"**{mean:+.4f} / {worst['held_out_gain']:+.4f}** |"
         )
     return "\n".join(lines)
 
@@ -339,12 +346,10 @@ def summary(loco: dict[str, list[dict[str, Any]]], defaults: dict[str, Any]) -> 
         parameter = rule.split(" (")[0]
         chosen = Counter(json.dumps(row["chosen"]) for row in rows)
         choices = ", ".join(f"{value} ×{count}" for value, count in chosen.most_common())
-        gains = [row["held_out_gain"] for row in rows]
-        held = sum(gain >= -TOLERANCE for gain in gains)
-        worst = min(rows, key=lambda row: row["held_out_gain"])
+        held, mean, worst = _held_out(rows)
         lines.append(
             f"| {rule} | {json.dumps(defaults.get(parameter))} | {choices} | {held}/{len(rows)} | "
-            f"{sum(gains) / len(gains):+.4f} / {worst['held_out_gain']:+.4f} ({worst['held_out']}) |"
+            f"{mean:+.4f} / {worst['held_out_gain']:+.4f} ({worst['held_out']}) |"
         )
     return "\n".join(lines)
 
