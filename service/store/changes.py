@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from service.store.engine import upsert
 from service.store.schema import store_changes, store_state
+from service.store.shared_read import SharedRead
 
 # Change kinds. A key of "" means the whole kind.
 ARTICLE = "article"
@@ -86,9 +87,19 @@ class ChangeFeed:
             .where(store_state.c.id == _STATE_ROW)
             .compile(engine, compile_kwargs={"literal_binds": True})
         )
+        self._shared_read = SharedRead(self._read_version)
 
     def version(self) -> int:
-        """The current version: a single-row read in autocommit mode, no transaction round trips.
+        """The current version, as of a read that began after this call did.
+
+        The threads that ask while a read is on its way share the next one
+        (:class:`~service.store.shared_read.SharedRead`): under load one round trip serves
+        several requests, and none is answered from before it came.
+        """
+        return self._shared_read()
+
+    def _read_version(self) -> int:
+        """A single-row read in autocommit mode, no transaction round trips.
 
         Each thread keeps its own driver connection, outside the engine's pool: the pool is for
         units of work and must not be drained by long-lived readers.
