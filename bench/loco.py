@@ -27,7 +27,9 @@ weight came to follow what the components explain beyond chance rather than what
 the keys of 20newsgroups and the two IMDb sets, the only corpora whose weight it changed,
 ``"latent_structure_range": "explained variance"``; when sites came to have a latent component for
 every 10 articles at most, the keys of simonw-til and simonw-til-links, the only corpora under
-640 articles, ``"latent_components": "64 from 200 articles"``).
+640 articles, ``"latent_components": "64 from 200 articles"``; when the pruned candidate search came
+to query 32 terms instead of 12, the keys of imdb-reviews, the only corpus above ``exact_below``,
+``"query_terms": 12``).
 A score keeps hit@5 beside precision@5 (``--metric hit`` judges by it; scores from before hit@5
 was kept are built again).
 """

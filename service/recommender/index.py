@@ -136,7 +136,8 @@ class RelatedIndex:
     Neighbours are exact up to ``exact_below`` documents. Above, candidates come from each
     article's ``query_terms`` strongest terms that occur in at most ``candidate_max_df`` of
     the documents, and the best ``pool`` candidates are scored exactly (see
-    :func:`~service.recommender.neighbours.top_neighbours`).
+    :func:`~service.recommender.neighbours.top_neighbours`); 32 terms find nearly the lists
+    of the exact search (12 lost 0.02 of precision@5 on 50k and 100k film reviews).
 
     Latent components (LSA: a truncated SVD of the tf-idf matrix, ``n_components`` of them but
     at most one for every 10 articles, from 100 articles; fitted on at most ``latent_sample``
@@ -257,7 +258,7 @@ class RelatedIndex:
         link_weight: float = 1.0,
         link_max_share: float = 0.05,
         random_state: int = 0,
-        query_terms: int | None = 12,
+        query_terms: int | None = 32,
         candidate_max_df: float = 0.02,
         pool: int = 64,
         exact_below: int = 20_000,
