@@ -75,8 +75,7 @@ def test_a_failed_read_fails_every_thread_that_waited_for_it_and_the_next_read_r
         first, waiting = _ask_during_a_read(reads, shared, pool, 2)
         reads.fail = True
         reads.gate.set()
-        errors: list[Future[int]] = [first, *waiting]
-        for future in errors:
+        for future in [first, *waiting]:
             with pytest.raises(RuntimeError, match="failed"):
                 future.result(10)
     reads.fail = False

@@ -23,8 +23,7 @@ class SharedRead(Generic[T]):
         self._read = read
         self._condition = threading.Condition()
         self._started = 0  # calls started so far; the n-th call is call n
-        self._running = False
-        self._finished = 0  # the number of the last call that ended
+        self._finished = 0  # the number of the last call that ended (below _started: one runs)
         self._answer: T | None = None
         self._error: BaseException | None = None
         self.waiting = 0  # threads waiting for a call now
@@ -37,14 +36,13 @@ class SharedRead(Generic[T]):
                     if self._error is not None:
                         raise self._error
                     return self._answer  # type: ignore[return-value]
-                if not self._running:
+                if self._finished == self._started:  # none runs
                     break
                 self.waiting += 1
                 try:
                     self._condition.wait()
                 finally:
                     self.waiting -= 1
-            self._running = True
             self._started += 1
             number = self._started
         answer: T | None = None
@@ -54,7 +52,6 @@ class SharedRead(Generic[T]):
         except BaseException as caught:
             error = caught
         with self._condition:
-            self._running = False
             self._finished = number
             self._answer, self._error = answer, error
             self._condition.notify_all()
