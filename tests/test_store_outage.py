@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from service.store import engine as engine_module
 from service.store.engine import make_engine
 from tests.factories import article, corpus
 from tests.server import Server, gunicorn, wait_for_job
@@ -46,10 +47,48 @@ def test_an_error_on_a_connection_mid_command_counts_as_a_lost_connection(mid_co
         assert fresh.execute(text("SELECT 3")).scalar() == 3
 
 
+def backend_pid(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def counted_pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    pings: list[object] = []
+    ping = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda driver: pings.append(driver) or ping(driver))
+    return pings
+
+
 @pytest.mark.postgres
-def test_a_connection_mid_command_fails_its_ping_and_is_replaced(mid_command: Any) -> None:
-    engine, _connection, driver = mid_command
-    assert engine.dialect._do_ping_w_event(driver) is False  # the pool reconnects, no ProgrammingError
+def test_a_pooled_connection_idle_past_the_limit_is_pinged_and_replaced_when_dead(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "POSTGRES_PING_AFTER_IDLE_S", 0.0)
+    engine, other = make_engine(postgres_url), make_engine(postgres_url)
+    try:
+        pings = counted_pings(engine, monkeypatch)
+        pooled = backend_pid(engine)
+        with other.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pooled})
+        assert backend_pid(engine) not in (pooled, 0)  # no error: the ping found it dead
+        assert len(pings) == 1
+    finally:
+        engine.dispose()
+        other.dispose()
+
+
+@pytest.mark.postgres
+def test_a_connection_used_a_moment_ago_is_not_pinged(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(postgres_url)
+    try:
+        pings = counted_pings(engine, monkeypatch)
+        first = backend_pid(engine)
+        assert backend_pid(engine) == first  # the same connection again, at once
+        assert pings == []
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
