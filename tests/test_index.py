@@ -20,7 +20,7 @@ from service.recommender.artifacts import (
     read_pointer,
     save_artifact,
 )
-from service.recommender.neighbours import top_neighbours
+from service.recommender.neighbours import blend_similarity, rerank_in_blocks, top_neighbours
 from service.recommender.text import strip_html
 from tests.factories import corpus
 
@@ -80,6 +80,26 @@ def test_neighbours_match_brute_force_cosine() -> None:
             np.testing.assert_allclose(scores[row][valid], expected, rtol=1e-5)
             assert row not in neighbours[row]
             np.testing.assert_allclose(dense[row, neighbours[row][valid]], scores[row][valid], rtol=1e-5)
+
+
+def test_reranking_in_blocks_on_threads_is_the_reranking_of_the_whole() -> None:
+    rng = np.random.default_rng(5)
+    neighbours = rng.integers(-1, 60, (61, 6)).astype(np.int32)
+    scores = rng.random((61, 6)).astype(np.float32)
+    cosines = rng.random((61, 6)).astype(np.float32)
+    other = rng.random((61, 6)).astype(np.float32)
+
+    def similarity(start: int, stop: int, columns: np.ndarray) -> np.ndarray:
+        assert columns.shape == (stop - start, 6)
+        return other[start:stop]
+
+    whole = blend_similarity(neighbours, scores, cosines, other, 0.4)
+    for block_size, n_jobs in ((7, 2), (8, 1), (61, 2)):
+        reranked = rerank_in_blocks(
+            neighbours, scores, cosines, similarity, 0.4, block_size=block_size, n_jobs=n_jobs
+        )
+        for part, expected in zip(reranked, whole, strict=True):
+            np.testing.assert_array_equal(part, expected)
 
 
 def test_related_documents_are_the_same_topic() -> None:

@@ -375,13 +375,23 @@ class RelatedIndex:
         if self.embedding_weight_ > 0:
             assert embeddings is not None
             self.neighbours_, self.scores_, self.cosines_ = rerank_by_vectors(
-                self.neighbours_, self.scores_, self.cosines_, embeddings, self.embedding_weight_
+                self.neighbours_,
+                self.scores_,
+                self.cosines_,
+                embeddings,
+                self.embedding_weight_,
+                n_jobs=self.n_jobs,
             )
         self.graph_ = None
         if self.shared_neighbours > 0 and self.shared_weight > 0:
             self.graph_ = neighbour_graph(self.neighbours_, self.scores_, self.shared_neighbours)
             self.neighbours_, self.scores_, self.cosines_ = rerank_shared(
-                self.neighbours_, self.scores_, self.cosines_, self.graph_, self.shared_weight
+                self.neighbours_,
+                self.scores_,
+                self.cosines_,
+                self.graph_,
+                self.shared_weight,
+                n_jobs=self.n_jobs,
             )
         self.cluster_weight_ = self.cluster_weight * self._latent_confidence()
         self.clusters_ = self._fit_clusters(len(documents))
@@ -394,6 +404,7 @@ class RelatedIndex:
                 self.clusters_.indexed_agreement,
                 self.cluster_weight_,
                 multiply=True,
+                n_jobs=self.n_jobs,
             )
         words, self.title_coherence_ = self._fit_title_words(
             texts.titles, [text.title_counts, phrases.title_counts]
@@ -575,7 +586,7 @@ class RelatedIndex:
     def _multiply_scores(self, factor: CandidateSimilarity) -> None:
         """Every list re-ranked by its candidates' scores times ``factor`` of each."""
         self.neighbours_, self.scores_, self.cosines_ = rerank_in_blocks(
-            self.neighbours_, self.scores_, self.cosines_, factor, 1.0, multiply=True
+            self.neighbours_, self.scores_, self.cosines_, factor, 1.0, multiply=True, n_jobs=self.n_jobs
         )
 
     def _title_boost(self, same: np.ndarray) -> np.ndarray:

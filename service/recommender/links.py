@@ -57,7 +57,7 @@ _LINK = re.compile(
 _LINK_MARKERS = ("href", "HREF", "Href", "](", "://", "]:", "[[")
 _PAGE_ENDING = re.compile(r"\.(?:md|markdown|html?|php|aspx?)$", re.IGNORECASE)
 _ID_SEGMENTS = re.compile(r"[/.:]")
-_WORD_SEPARATORS = re.compile(r"[\W_]+")
+_WORD_RUN = re.compile(r"[^\W_]+")  # letters and digits; every other character separates words
 # How many path segments an address on another host must match of an article's id.
 _FOREIGN_MIN_SEGMENTS = 2
 # A host is the site's own when at least this share of its distinct addresses linked from the
@@ -109,7 +109,7 @@ def _address(target: str) -> _Address | None:
 
 
 def _words(segment: str) -> tuple[str, ...]:
-    return tuple(word for word in _WORD_SEPARATORS.split(segment.lower()) if word)
+    return tuple(_WORD_RUN.findall(segment.lower()))
 
 
 class LinkResolver:
@@ -261,14 +261,15 @@ class SiteLinks:
         links of articles written later, even where no indexed article links another)."""
         size = len(ids)
         resolver = LinkResolver(ids, urls, titles)
-        # Two passes over the bodies, so that only the distinct addresses on other hosts are held.
-        resolver.learn_hosts({target for body in bodies for target in link_targets(body) if "://" in target})
+        # The bodies are read once: most hold no link, so the targets kept are few.
+        targets = [(row, found) for row, body in enumerate(bodies) if (found := list(link_targets(body)))]
+        resolver.learn_hosts({target for _, found in targets for target in found if "://" in target})
         linking: dict[int, set[int]] = defaultdict(set)  # per linked article, who links to it
-        for row, body in enumerate(bodies):
-            for target in link_targets(body):
-                found = resolver.resolve(target)
-                if found is not None and found != row:
-                    linking[found].add(row)
+        for row, found in targets:
+            for target in found:
+                resolved = resolver.resolve(target)
+                if resolved is not None and resolved != row:
+                    linking[resolved].add(row)
         limit = max(1, int(max_share * size))
         ignored = frozenset(target for target, sources in linking.items() if len(sources) > limit)
         linked_from = Counter(source for sources in linking.values() for source in sources)

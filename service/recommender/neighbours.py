@@ -430,21 +430,38 @@ def rerank_in_blocks(
     *,
     multiply: bool = False,
     block_size: int = 4096,
+    n_jobs: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every row's candidates re-ranked by :func:`blend_similarity` with ``similarity``, a block of
-    rows at a time (the inputs are not changed)."""
-    neighbours, scores, cosines = neighbours.copy(), scores.copy(), cosines.copy()
-    for start in range(0, neighbours.shape[0], block_size):
+    rows at a time (the inputs are not changed), on ``n_jobs`` threads of this process whatever
+    joblib's backend (the similarities read large arrays; they are sparse products and array
+    work, which run outside the GIL)."""
+
+    def rerank(start: int) -> tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         stop = min(start + block_size, neighbours.shape[0])
         other = similarity(start, stop, neighbours[start:stop])
-        neighbours[start:stop], scores[start:stop], cosines[start:stop] = blend_similarity(
+        return start, blend_similarity(
             neighbours[start:stop], scores[start:stop], cosines[start:stop], other, weight, multiply=multiply
         )
-    return neighbours, scores, cosines
+
+    reranked = (neighbours.copy(), scores.copy(), cosines.copy())
+    blocks = Parallel(n_jobs=n_jobs, backend="threading", return_as="generator")(
+        delayed(rerank)(start) for start in range(0, neighbours.shape[0], block_size)
+    )
+    for start, parts in blocks:
+        for whole, part in zip(reranked, parts, strict=True):
+            whole[start : start + len(part)] = part
+    return reranked
 
 
 def rerank_by_vectors(
-    neighbours: np.ndarray, scores: np.ndarray, cosines: np.ndarray, vectors: np.ndarray, weight: float
+    neighbours: np.ndarray,
+    scores: np.ndarray,
+    cosines: np.ndarray,
+    vectors: np.ndarray,
+    weight: float,
+    *,
+    n_jobs: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidates re-ranked with the cosine of their L2-normalised ``vectors`` (one per row,
     such as sentence embeddings)."""
@@ -453,11 +470,17 @@ def rerank_by_vectors(
         candidates = vectors[np.where(columns >= 0, columns, 0)]
         return np.einsum("bd,bcd->bc", vectors[start:stop], candidates)
 
-    return rerank_in_blocks(neighbours, scores, cosines, cosine, weight)
+    return rerank_in_blocks(neighbours, scores, cosines, cosine, weight, n_jobs=n_jobs)
 
 
 def rerank_shared(
-    neighbours: np.ndarray, scores: np.ndarray, cosines: np.ndarray, graph: sp.csr_matrix, weight: float
+    neighbours: np.ndarray,
+    scores: np.ndarray,
+    cosines: np.ndarray,
+    graph: sp.csr_matrix,
+    weight: float,
+    *,
+    n_jobs: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidates re-ranked with their shared neighbours (rows of ``graph``)."""
     transposed = graph.T.tocsr()
@@ -465,7 +488,7 @@ def rerank_shared(
     def shared(start: int, stop: int, columns: np.ndarray) -> np.ndarray:
         return pair_products(graph[start:stop], transposed, columns)
 
-    return rerank_in_blocks(neighbours, scores, cosines, shared, weight)
+    return rerank_in_blocks(neighbours, scores, cosines, shared, weight, n_jobs=n_jobs)
 
 
 def blend_closest(
