@@ -8,7 +8,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import create_engine
 
+from service.store.changes import ChangeFeed
 from service.store.shared_read import SharedRead
 
 
@@ -80,3 +82,24 @@ def test_a_failed_read_fails_every_thread_that_waited_for_it_and_the_next_read_r
                 future.result(10)
     reads.fail = False
     assert shared() == 3
+
+
+@pytest.mark.parametrize(
+    ("url", "reads_for_four"), [("postgresql+psycopg://db.invalid/x", 2), ("sqlite://", 4)]
+)
+def test_the_change_feed_shares_a_servers_reads_and_not_sqlites(
+    url: str, reads_for_four: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = _GatedReads()
+    monkeypatch.setattr(ChangeFeed, "_read_version", lambda _feed: reads())
+    feed = ChangeFeed(create_engine(url))  # no connection is opened: every read is the gated one
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(feed.version)
+        assert reads.inside.wait(10)
+        others = [pool.submit(feed.version) for _ in range(3)]
+        # the others ask while read 1 is held: each waits for a shared read, or is inside its own
+        _wait_until(lambda: reads.calls + getattr(feed._read, "waiting", 0) == 4)
+        reads.gate.set()
+        answers = [future.result(10) for future in [first, *others]]
+    assert reads.calls == reads_for_four
+    assert answers[0] == 1 and min(answers[1:]) >= 2  # none answered from the read before it asked
