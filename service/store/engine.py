@@ -42,6 +42,7 @@ POSTGRES_TIMEOUTS = {
 # in use a moment ago is alive, and under load a ping before every unit of work doubled the view
 # writer's round trips (py-spy: 40 % of its time in the ping).
 POSTGRES_PING_AFTER_IDLE_S = 1.0
+_IDLE_SINCE = "related_idle_since"  # in a pooled connection's info: when it was checked in
 
 
 def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
@@ -96,9 +97,9 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
 
 def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
     """Ping a pooled connection at checkout when it has been idle ``idle_seconds`` or more (the
-    pool's ``pre_ping``, but not for a connection used a moment ago); one that fails the ping,
-    or was left mid-command, is discarded and the pool hands out another (SQLAlchemy's
-    ``DisconnectionError`` contract)."""
+    pool's ``pre_ping``, but not for a connection used a moment ago); one that fails the ping
+    (a connection left mid-command fails it too) is discarded and the pool hands out another
+    (SQLAlchemy's ``DisconnectionError`` contract)."""
 
     @event.listens_for(engine, "checkin")
     def note_idle(_dbapi_connection: Any, record: Any) -> None:
@@ -110,14 +111,9 @@ def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
         if idle_since is None or time.monotonic() - idle_since < idle_seconds:
             return  # new, or used a moment ago
         try:
-            alive = _between_commands(dbapi_connection) and engine.dialect.do_ping(dbapi_connection)
+            engine.dialect.do_ping(dbapi_connection)  # True, or raises
         except Exception as error:
             raise DisconnectionError("a pooled connection did not answer its ping") from error
-        if not alive:
-            raise DisconnectionError("a pooled connection was left mid-command")
-
-
-_IDLE_SINCE = "related_idle_since"
 
 
 def _discard_postgres_connections_mid_command(engine: Engine) -> None:
