@@ -229,16 +229,16 @@ def save_artifact(
         raise ValueError(f"not a valid index version: {version!r}")
     model_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(model_dir)
-    envelope = {
+    # What the artifact's envelope and its manifest both say of the build.
+    described = {
         "format": FORMAT_VERSION,
         "sklearn_version": sklearn.__version__,
         "version": version,
         "built_at": built_at.isoformat(),
         "articles": index.size,
         "fingerprint": fingerprint,
-        "params": index.get_params(),
-        "index": index,
     }
+    envelope = {**described, "params": index.get_params(), "index": index}
     written: dict[str, Any] = {}
 
     def write_artifact(temporary: str) -> None:
@@ -254,12 +254,7 @@ def save_artifact(
         "file": file,
         "size": written["size"],
         "sha256": written["sha256"],
-        "format": FORMAT_VERSION,
-        "sklearn_version": sklearn.__version__,
-        "version": version,
-        "built_at": built_at.isoformat(),
-        "articles": index.size,
-        "fingerprint": fingerprint,
+        **described,
     }
     try:
         _atomic_write(model_dir / manifest_name(file), _text_writer(json.dumps(manifest, indent=2) + "\n"))
