@@ -1,14 +1,18 @@
-"""What makes the related list relevant: CJK text, BM25 term weights, shared nearest neighbours,
+"""What makes the related list relevant: CJK and Indic text, BM25 term weights, shared nearest neighbours,
 the latent weight, phrases, topic clusters, the closest match by words leading, shared titles,
 and the leave-one-corpus-out choice of defaults."""
 
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bench import closest
 from bench.corpora import Corpus
@@ -25,7 +29,7 @@ from service.recommender.neighbours import (
     pair_products,
     rerank_shared,
 )
-from service.recommender.text import index_text
+from service.recommender.text import index_text, word_pattern
 from service.recommender.title_words import TitleWords, site_coherence, word_coherence
 from service.recommender.titles import SharedTitles, title_key
 from service.recommender.weights import TermWeights
@@ -70,6 +74,47 @@ def chinese_documents() -> list[Document]:
     return documents
 
 
+# Three subjects written in Hindi: its vowel signs are combining marks, which scikit-learn's
+# default token pattern takes for the end of a word ("किताब" gave no token at all).
+HINDI = {
+    "yoga": [
+        "योग करने से शरीर लचीला और मन शांत रहता है",
+        "सुबह ध्यान और प्राणायाम करना सेहत के लिए अच्छा है",
+        "योग आसन रोज़ करने से पीठ का दर्द कम होता है",
+        "ध्यान लगाने से तनाव घटता है और नींद अच्छी आती है",
+        "प्राणायाम में साँस पर ध्यान दिया जाता है",
+        "योग शिक्षक आसन सही तरीके से सिखाते हैं",
+    ],
+    "diet": [
+        "संतुलित आहार में फल सब्ज़ियाँ और दालें शामिल होनी चाहिए",
+        "चीनी कम खाने से मधुमेह का खतरा घटता है",
+        "हरी सब्ज़ियाँ और फल विटामिन से भरपूर होते हैं",
+        "दालें प्रोटीन का अच्छा स्रोत हैं",
+        "आहार में नमक और चीनी सीमित रखें",
+        "नाश्ते में फल और दलिया खाना फ़ायदेमंद है",
+    ],
+    "farm": [
+        "किसान खेत में गेहूँ और धान की फसल उगाते हैं",
+        "बारिश के मौसम में किसान धान बोते हैं",
+        "खेती के लिए अच्छी मिट्टी और पानी ज़रूरी है",
+        "किसान फसल को कीड़ों से बचाने के लिए दवा छिड़कते हैं",
+        "गेहूँ की कटाई गर्मियों से पहले होती है",
+        "खेत की सिंचाई नहर के पानी से होती है",
+    ],
+}
+
+
+def hindi_documents() -> list[Document]:
+    documents = []
+    for topic, sentences in HINDI.items():
+        for number, sentence in enumerate(sentences):
+            other = sentences[(number + 1) % len(sentences)]
+            documents.append(
+                Document(f"{topic}-{number}", " ".join(sentence.split()[:3]), f"{sentence}। {other}।")
+            )
+    return documents
+
+
 def topics_of(index: RelatedIndex, row: int, k: int) -> list[str]:
     return [neighbour.id.split("-")[0] for neighbour in index.neighbours(row)[:k]]
 
@@ -87,6 +132,45 @@ def test_chinese_articles_find_their_own_subject() -> None:
     # the terms that explain a match are Chinese words, not whole clauses
     vector = index.row_vector(0)
     assert all(len(term) == 2 for term in index.shared_terms(vector, index.neighbours(0)[0].id))
+
+
+def test_words_keep_their_combining_marks() -> None:
+    documents = hindi_documents()
+    index = RelatedIndex(n_neighbors=3, min_df=1).fit(documents)
+    words = {word for sentences in HINDI.values() for sentence in sentences for word in sentence.split()}
+    vocabulary = set(index.text_vectorizer_[0].vocabulary_)
+    assert re.findall(word_pattern(), "किताब दुनिया, اَلأَعْشَى") == ["किताब", "दुनिया", "اَلأَعْشَى"]
+    assert re.findall(word_pattern(), "ℹ️ 1️⃣") == []  # an emoji's selector or keycap is no word
+    assert {"प्राणायाम", "सब्ज़ियाँ", "किसान", "गेहूँ"} <= vocabulary <= words
+    for row, document in enumerate(documents):
+        assert topics_of(index, row, 2) == [document.id.split("-")[0]] * 2, document.id
+        # the terms that explain a match are whole words
+        vector = index.row_vector(row)
+        assert set(index.shared_terms(vector, index.neighbours(row)[0].id)) <= words
+
+
+def test_scripts_without_spaces_between_words_are_indexed_as_character_bigrams() -> None:
+    assert index_text("ภาษาไทย ดี").split() == ["ภา", "าษ", "ษา", "าไ", "ไท", "ทย", "ดี"]
+
+
+@given(st.text())
+def test_text_without_combining_marks_is_split_as_scikit_learn_splits_it(text: str) -> None:
+    plain = "".join(character for character in text if not unicodedata.category(character).startswith("M"))
+    assert re.findall(word_pattern(), plain) == re.findall(r"(?u)\b\w\w+\b", plain)
+
+
+def test_composed_and_decomposed_accents_are_the_same_word() -> None:
+    documents = [
+        Document("a", "Größe der Schriftart", "Die Größe einer Schrift in CSS. Café"),
+        Document("b", "Farbe", "Die Farbe eines Elements in CSS"),
+        Document("c", "Rand", "Der Rand eines Elements"),
+    ]
+    index = RelatedIndex(min_df=1).fit(documents)
+    decomposed = Document(
+        "d", unicodedata.normalize("NFD", documents[0].title), unicodedata.normalize("NFD", documents[0].body)
+    )
+    assert decomposed.body != documents[0].body
+    assert (index.transform([decomposed]) != index.transform(documents[:1])).nnz == 0
 
 
 def test_bm25_term_weights_saturate_and_normalise_by_length() -> None:

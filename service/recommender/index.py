@@ -37,7 +37,7 @@ from service.recommender.neighbours import (
 )
 from service.recommender.sampling import sample_rows
 from service.recommender.structure import latent_structure
-from service.recommender.text import index_text, strip_html, title_text
+from service.recommender.text import index_text, strip_html, title_text, word_pattern
 from service.recommender.title_words import TitleWords, site_coherence, word_coherence
 from service.recommender.titles import SharedTitles
 from service.recommender.weights import TermWeights
@@ -487,9 +487,11 @@ class RelatedIndex:
     def _counter(
         self, min_df: int | float, max_df: int | float, stop_words: str | None, ngrams: int = 1
     ) -> CountVectorizer:
-        """A vocabulary of runs of ``ngrams`` words (CJK text as character bigrams)."""
+        """A vocabulary of runs of ``ngrams`` words (combining marks kept in their words, text of
+        scripts without spaces as character bigrams; see :mod:`~service.recommender.text`)."""
         return CountVectorizer(
             preprocessor=index_text,
+            token_pattern=word_pattern(),
             ngram_range=(ngrams, ngrams),
             min_df=min_df,
             max_df=max_df,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import html
 import logging
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cache
 from html.parser import HTMLParser
 
 log = logging.getLogger(__name__)
@@ -17,10 +19,13 @@ log = logging.getLogger(__name__)
 _plain_text_count: ContextVar[list[int] | None] = ContextVar("plain_text_count", default=None)
 
 # Runs of Chinese characters (and Japanese kana) are not split into words by spaces: the
-# default token pattern would make each run between punctuation one long, unique token. They
-# are indexed as overlapping character bigrams instead, as search engines do (Lucene's
-# CJKAnalyzer). Hangul is written with spaces between words and needs no change.
-_CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
+# token pattern would make each run between punctuation one long, unique token. They are
+# indexed as overlapping character bigrams instead, as search engines do (Lucene's
+# CJKAnalyzer). Thai, Lao, Myanmar and Khmer are written without spaces between words too, and
+# are read the same way. Hangul is written with spaces between words and needs no change.
+_UNSPACED_RUN = re.compile(
+    r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}"
+)
 
 # Elements whose content is never prose a reader sees. (Not ``head``: a document may leave out
 # ``</head>``, and its body would go with it.)
@@ -128,12 +133,55 @@ def _bigrams(match: re.Match[str]) -> str:
 
 
 def index_text(text: str) -> str:
-    """Lower-case ``text`` and spell each run of CJK characters as its character bigrams.
+    """Lower-case ``text`` in Unicode's composed form (NFC) and spell each run of characters of a
+    script written without spaces (CJK, Thai, …) as its character bigrams.
 
     The preprocessor of the index's vectorizer: words in other scripts are left to its token
-    pattern (a lone CJK character, like a one-letter word, is not a token).
+    pattern, :func:`word_pattern` (a lone CJK character, like a one-letter word, is not a token).
     """
     text = text.lower()
-    if text.isascii() or _CJK_RUN.search(text) is None:  # isascii: no scan for most text
+    if text.isascii():  # no scan for most text
         return text
-    return _CJK_RUN.sub(_bigrams, text)
+    if not unicodedata.is_normalized("NFC", text):  # "café" typed as "cafe" + a combining accent
+        text = unicodedata.normalize("NFC", text)
+    if _UNSPACED_RUN.search(text) is None:
+        return text
+    return _UNSPACED_RUN.sub(_bigrams, text)
+
+
+# Marks that belong to symbols, not words: those drawn on symbols (a keycap) and the variation
+# selectors after an emoji ("ℹ️", a letter and a selector, is no word).
+_SYMBOL_MARKS = range(0x20D0, 0x2100), range(0xFE00, 0xFE10)
+
+
+@cache
+def word_pattern() -> str:
+    """The index's token pattern: runs of two or more word characters and combining marks.
+
+    scikit-learn's default, ``\\b\\w\\w+\\b``, ends a word at the first combining mark, since
+    ``\\w`` holds none: Hindi "नमस्ते दुनिया" gave only "नमस" and lost "दुनिया" (a vowel sign
+    ends it), and Bengali, Tamil and the other Indic scripts, Arabic with its vowel marks and
+    Hebrew with its points were cut alike. Text without combining marks is split into the same
+    words as by the default pattern (every word of 20,000 film reviews alike), a little faster.
+    """
+    ranges: list[str] = []
+    start = previous = -2
+    for code in range(0x300, 0x10000):  # every combining mark of the Basic Multilingual Plane
+        if not _is_word_mark(code):
+            continue
+        if code != previous + 1:
+            if start >= 0:
+                ranges.append(_range(start, previous))
+            start = code
+        previous = code
+    ranges.append(_range(start, previous))
+    return "[\\w" + "".join(ranges) + "]{2,}"
+
+
+def _is_word_mark(code: int) -> bool:
+    symbol = any(code in marks for marks in _SYMBOL_MARKS)
+    return not symbol and unicodedata.category(chr(code)).startswith("M")
+
+
+def _range(first: int, last: int) -> str:
+    return re.escape(chr(first)) if first == last else f"{re.escape(chr(first))}-{re.escape(chr(last))}"
