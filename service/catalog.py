@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -27,13 +27,26 @@ from service.store.changes import ARTICLE, EDITORIAL, OVERLAY, OVERLAY_ALL, SITE
 
 log = logging.getLogger(__name__)
 
-Key = tuple[float, str]  # (listed_at timestamp, id): ascending order is oldest first
+Key = tuple[int, str]  # (listed_at in microseconds, id): ascending order is oldest first
 _LAST_ID = "\U0010ffff"
 _PATCH_AT_MOST = 1000  # changed articles applied one by one; more: the catalog is read anew
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def sort_key(summary: ArticleSummary) -> Key:
-    return (summary.listed_at.timestamp(), summary.id)
+    return (_microseconds(summary.listed_at), summary.id)
+
+
+def _microseconds(moment: datetime) -> int:
+    """``moment`` as whole microseconds since 1970: exact, and so ordered as the store orders it,
+    on every date (a float timestamp of year 1 or 9999 tells apart only every ~10 µs)."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _after(now: datetime) -> tuple[int, str]:
+    """A key after every article listed at or before ``now``."""
+    return (_microseconds(now), _LAST_ID)
 
 
 @dataclass(frozen=True)
@@ -111,7 +124,7 @@ class Catalog:
         return [self.summaries[article_id] for _, article_id in ranked]
 
     def count_published(self, now: datetime) -> int:
-        return bisect.bisect_right(self.recency, (now.timestamp(), _LAST_ID))
+        return bisect.bisect_right(self.recency, _after(now))
 
     def page(self, now: datetime, *, offset: int, limit: int) -> list[ArticleSummary]:
         """Published articles, newest first, ``limit`` of them after ``offset``."""
@@ -122,14 +135,14 @@ class Catalog:
     def next_publication(self, now: datetime) -> float | None:
         """When (a timestamp) the next scheduled article becomes published, if one is scheduled:
         lists built now are valid until then."""
-        position = bisect.bisect_right(self.recency, (now.timestamp(), _LAST_ID))
-        return None if position == len(self.recency) else self.recency[position][0]
+        position = bisect.bisect_right(self.recency, _after(now))
+        return None if position == len(self.recency) else self.recency[position][0] / 1e6
 
     def _published_keys(self, keys: list[Key], now: datetime) -> list[Key]:
-        return keys[: bisect.bisect_right(keys, (now.timestamp(), _LAST_ID))]
+        return keys[: bisect.bisect_right(keys, _after(now))]
 
     def _newest_of(self, keys: list[Key], now: datetime) -> Iterator[ArticleSummary]:
-        for position in range(bisect.bisect_right(keys, (now.timestamp(), _LAST_ID)) - 1, -1, -1):
+        for position in range(bisect.bisect_right(keys, _after(now)) - 1, -1, -1):
             yield self.summaries[keys[position][1]]
 
     # -- changing (copy on write: readers keep the snapshot they hold) ---------------------------

@@ -28,11 +28,13 @@ from sqlalchemy import (
     Table,
     Text,
     inspect,
+    select,
 )
 
+from service.articles import Article
 from service.store import Store
 from service.store.migrations import alembic_config, migration_transaction
-from service.store.schema import metadata
+from service.store.schema import EARLIEST_DATED, UNDATED, articles, metadata
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 NOW = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
@@ -223,7 +225,7 @@ def make_old_store(engine: Engine, *, with_clicks: bool = False) -> None:
 
 def test_fresh_store_is_migrated_to_head_and_matches_the_metadata(engine: Engine) -> None:
     Store(engine).create_schema()
-    assert revision_of(engine) == HEAD == "0005_job_plain_text_articles"
+    assert revision_of(engine) == HEAD == "0006_year_one_after_undated"
     assert tables_of(engine) == set(metadata.tables)
     assert schema_differences(engine) == []
     assert Store(engine).changes.head() == 0  # the state row
@@ -292,6 +294,25 @@ def test_processes_starting_at_once_both_migrate_successfully(database_url: str)
     finally:
         for store in stores:
             store.dispose()
+
+
+def test_an_article_dated_the_first_moment_of_year_one_is_listed_after_the_undated(engine: Engine) -> None:
+    store = Store(engine)
+    store.create_schema()
+    year_one = Article("year-one", "Year one", published_at=UNDATED)
+    store.articles.upsert_many([year_one, Article("undated", "Undated")], now=NOW)
+
+    def listed() -> dict[str, datetime]:
+        with engine.connect() as connection:
+            rows = connection.execute(select(articles.c.id, articles.c.listed_at)).all()
+        return {article_id: moment.replace(tzinfo=UTC) for article_id, moment in rows}
+
+    assert listed() == {"year-one": EARLIEST_DATED, "undated": UNDATED}
+    with migration_transaction(engine) as connection:  # as the revision before left it: tied
+        command.downgrade(alembic_config(connection), "0005_job_plain_text_articles")
+    assert listed() == {"year-one": UNDATED, "undated": UNDATED}
+    store.create_schema()
+    assert listed() == {"year-one": EARLIEST_DATED, "undated": UNDATED}
 
 
 def test_downgrade_to_base_and_upgrade_again_on_an_empty_store(engine: Engine) -> None:

@@ -101,6 +101,34 @@ def test_latest_is_newest_first_and_undated_last(
     assert dates[:-1] == sorted(dates[:-1], reverse=True)
 
 
+@pytest.mark.parametrize(
+    ("earlier", "later"),
+    [
+        # undated sorts as the first moment of year 1, which is also a date an article may have
+        (None, "0001-01-01T00:00:00Z"),
+        # a microsecond apart where a float timestamp tells apart only every ~8 µs
+        ("0001-01-01T00:00:00.000002Z", "0001-01-01T00:00:00.000003Z"),
+    ],
+)
+def test_latest_and_the_article_list_order_the_earliest_dates_exactly(
+    seeded: Flask, client: FlaskClient, admin: dict[str, str], earlier: str | None, later: str
+) -> None:
+    # ids in the opposite order, so that a tie broken by id would list them the wrong way round
+    for article_id, published_at in (("zz-earlier", earlier), ("aa-later", later)):
+        record = article("garden", 9, published_at=published_at, id=article_id)
+        assert client.put(f"/api/v1/articles/{article_id}", json=record, headers=admin).status_code == 201
+    latest = ids(recommendations(client, "sleep-0", limit=50, sections="latest")["latest"])
+    listed = [item["id"] for item in client.get("/api/v1/articles?limit=100").get_json()["articles"]]
+    for order in (latest, listed):
+        assert order.index("aa-later") < order.index("zz-earlier")
+    if earlier is None:
+        assert latest[-2:] == ["aa-later", "zz-earlier"]
+    for article_id in ("zz-earlier", "aa-later"):  # one view each: ties go to the newer article
+        assert client.post(f"/api/v1/articles/{article_id}/views").status_code == 202
+    popular = ids(recommendations(client, "sleep-0", limit=50, sections="popular", window="all")["popular"])
+    assert popular.index("aa-later") < popular.index("zz-earlier")
+
+
 def test_future_article_is_stored_but_in_no_list(
     seeded: Flask, client: FlaskClient, admin: dict[str, str]
 ) -> None:

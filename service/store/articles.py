@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, Row, bindparam, delete, func, select
 from service.articles import Article
 from service.store.changes import ARTICLE, record_changes
 from service.store.engine import one_at_a_time, run_write, upsert
-from service.store.schema import UNDATED, articles
+from service.store.schema import articles, listed_at_of
 
 # Enough ids per IN (...) to stay far below every driver's parameter limit.
 _CHUNK = 500
@@ -34,7 +34,7 @@ class ArticleSummary:
     @property
     def listed_at(self) -> datetime:
         """The sort key of ``latest``: the publication time, or the earliest time when undated."""
-        return self.published_at or UNDATED
+        return listed_at_of(self.published_at)
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class ArticleRepository:
                 "body": article.body,
                 "url": article.url,
                 "published_at": article.published_at,
-                "listed_at": article.published_at or UNDATED,
+                "listed_at": listed_at_of(article.published_at),
                 "tags": list(article.tags),
                 "category": article.category,
                 "content_hash": article.content_hash(),

@@ -6,7 +6,7 @@ change here needs a new revision (a test compares the migrated schema with this 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -45,8 +45,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
-# The sort key of undated articles: before every dated one.
+# The sort key of undated articles: before every dated one. An article dated at that very moment
+# (the first of year 1, a date the contract allows) is listed a microsecond later.
 UNDATED = datetime(1, 1, 1, tzinfo=UTC)
+EARLIEST_DATED = UNDATED + timedelta(microseconds=1)
+
+
+def listed_at_of(published_at: datetime | None) -> datetime:
+    """The sort key of ``latest``: the publication time, or :data:`UNDATED` for an undated article."""
+    return UNDATED if published_at is None else max(published_at, EARLIEST_DATED)
+
 
 metadata = MetaData()
 
