@@ -100,8 +100,10 @@ def default_config(instance_path: str) -> dict[str, Any]:
         # redis://host:6379 shared by every worker).
         "ADMIN_AUTH_LIMIT": "300 per minute",
         "RATELIMIT_STORAGE_URI": "memory://",
-        # Cache-Control max-age, in seconds, of recommendations and their HTML fragment.
-        "HTTP_CACHE_MAX_AGE": 60,
+        # Cache-Control max-age, in seconds, of recommendations and their HTML fragment; 0: a
+        # cache must revalidate every time (a 304 while the answer is the same), so that a
+        # write is in the next answer through any cache, as the contract reads your own writes.
+        "HTTP_CACHE_MAX_AGE": 0,
         # Origins allowed to call the public endpoints from a browser (CORS_ORIGINS, comma-
         # separated, or "*"); none by default. Admin endpoints never allow another origin.
         "CORS_ORIGINS": [],

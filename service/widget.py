@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from flask import (
     Blueprint,
@@ -58,11 +59,18 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _BULLET = re.compile(r"^\s*[-*+]\s+(.*)$")
 _NUMBERED = re.compile(r"^\s*\d{1,9}[.)]\s+(.*)$")
 _EMPHASIS = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*|(?<![*\w])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![*\w])")
+# A Markdown link to a web address or a path of the site: ``[text](https://…)``, ``[text](/…)``.
+_LINK = re.compile(r"\[([^\[\]\n]+)\]\(\s*(https?://[^\s()<>\\]+|/(?!/)[^\s()<>\\]*)\s*\)", re.IGNORECASE)
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
-# A piece of inline text and how it is shown: "" plain, "strong" or "em" (the template's only
-# tags; the text itself is always escaped).
-Span = tuple[str, str]
+
+class Span(NamedTuple):
+    """A piece of inline text and how it is shown: ``tag`` "" plain, "strong", "em" or "a" (a
+    link to ``href``; the template's only tags, and the text itself is always escaped)."""
+
+    text: str
+    tag: str = ""
+    href: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,7 @@ def body_blocks(body: str) -> list[Block]:
     if _HTML_TAG.search(body):
         text = strip_html(body)
         paragraphs = (" ".join(part.split()) for part in _PARAGRAPH_BREAK.split(text))
-        return [Block("p", (((paragraph, ""),),)) for paragraph in paragraphs if paragraph]
+        return [Block("p", ((Span(paragraph),),)) for paragraph in paragraphs if paragraph]
     return _markdown_blocks(body)
 
 
@@ -126,17 +134,28 @@ def _markdown_blocks(text: str) -> list[Block]:
 
 
 def _spans(text: str) -> tuple[Span, ...]:
+    """Inline text: links, and ``**strong**`` and ``*emphasis*`` outside them."""
+    spans: list[Span] = []
+    position = 0
+    for match in _LINK.finditer(text):
+        spans += _emphasis_spans(text[position : match.start()])
+        spans.append(Span(match.group(1), "a", match.group(2)))
+        position = match.end()
+    return (*spans, *_emphasis_spans(text[position:]))
+
+
+def _emphasis_spans(text: str) -> list[Span]:
     spans: list[Span] = []
     position = 0
     for match in _EMPHASIS.finditer(text):
         if match.start() > position:
-            spans.append((text[position : match.start()], ""))
+            spans.append(Span(text[position : match.start()]))
         strong, emphasis = match.group(1), match.group(2)
-        spans.append((strong, "strong") if strong is not None else (emphasis, "em"))
+        spans.append(Span(strong, "strong") if strong is not None else Span(emphasis, "em"))
         position = match.end()
     if position < len(text):
-        spans.append((text[position:], ""))
-    return tuple(spans)
+        spans.append(Span(text[position:]))
+    return spans
 
 
 def long_date(moment: datetime | None) -> str | None:
@@ -147,7 +166,7 @@ def long_date(moment: datetime | None) -> str | None:
 
 
 def reading_minutes(blocks: list[Block]) -> int:
-    words = sum(len(text.split()) for block in blocks for item in block.items for text, _ in item)
+    words = sum(len(span.text.split()) for block in blocks for item in block.items for span in item)
     return max(1, math.ceil(words / WORDS_PER_MINUTE))
 
 
@@ -160,7 +179,7 @@ def label(name: str) -> str:
 def _summary(blocks: list[Block], limit: int = 160) -> str:
     for block in blocks:
         if block.kind == "p":
-            text = "".join(span for span, _ in block.items[0])
+            text = "".join(span.text for span in block.items[0])
             return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
     return ""
 

@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Request, Route, expect
 
 from service.store import Store
-from service.widget import STATIC_DIR, Block, body_blocks
+from service.widget import STATIC_DIR, Block, Span, body_blocks
 from tests.chromium import DESKTOP_CHROME, launched_chromium
 from tests.factories import article, corpus
 from tests.server import Server, free_port, gunicorn, wait_for_job
@@ -97,29 +97,59 @@ def test_demo_page_escapes_markup_in_title_body_and_tags(client: FlaskClient, ad
     assert "<img" not in page and "alert(2)" not in page and "<b>" not in page and "<i>" not in page
 
 
+def test_demo_page_shows_markdown_links_as_links_and_their_text_escaped(
+    client: FlaskClient, admin: dict[str, str]
+) -> None:
+    body = 'See [iron & "ferritin"](https://example.com/iron?a=1&b=2) or [1 < 2](javascript:alert(1)).'
+    record = article("sleep", 9, body=body)
+    assert client.put("/api/v1/articles/sleep-9", json=record, headers=admin).status_code == 201
+    page = client.get("/demo/sleep-9").get_data(as_text=True)
+    assert '<a href="https://example.com/iron?a=1&amp;b=2">iron &amp; &#34;ferritin&#34;</a>' in page
+    assert "[1 &lt; 2](javascript:alert(1))" in page  # not a link: text, escaped
+    assert 'href="javascript' not in page
+
+
 @pytest.mark.parametrize(
     ("body", "blocks"),
     [
         (
             "One line\nwraps on.\n\nTwo.",
-            [Block("p", ((("One line wraps on.", ""),),)), Block("p", ((("Two.", ""),),))],
+            [Block("p", ((Span("One line wraps on."),),)), Block("p", ((Span("Two."),),))],
         ),
         (
             "## Why\n- **Walk:** daily\n- *rest*\n\n1. first\n2. second",
             [
-                Block("h", ((("Why", ""),),), level=2),
-                Block("ul", ((("Walk:", "strong"), (" daily", "")), (("rest", "em"),))),
-                Block("ol", ((("first", ""),), (("second", ""),))),
+                Block("h", ((Span("Why"),),), level=2),
+                Block("ul", ((Span("Walk:", "strong"), Span(" daily")), (Span("rest", "em"),))),
+                Block("ol", ((Span("first"),), (Span("second"),))),
             ],
         ),
-        ("Salt < 5 g & 2 * 3 * 4", [Block("p", ((("Salt < 5 g & 2 * 3 * 4", ""),),))]),
+        ("Salt < 5 g & 2 * 3 * 4", [Block("p", ((Span("Salt < 5 g & 2 * 3 * 4"),),))]),
+        (
+            "See [the *iron* guide](https://example.com/iron) and [ours](/kb/1), not"
+            " [this](javascript:alert(1)) or [that](//evil.example).",
+            [
+                Block(
+                    "p",
+                    (
+                        (
+                            Span("See "),
+                            Span("the *iron* guide", "a", "https://example.com/iron"),
+                            Span(" and "),
+                            Span("ours", "a", "/kb/1"),
+                            Span(", not [this](javascript:alert(1)) or [that](//evil.example)."),
+                        ),
+                    ),
+                )
+            ],
+        ),
         (
             "<h2>Title</h2><p>a <b>b</b>\nc</p><script>x()</script><ul><li>one</li><li>two</li></ul>",
-            [Block("p", (((text, ""),),)) for text in ("Title", "a b c", "one", "two")],
+            [Block("p", ((Span(text),),)) for text in ("Title", "a b c", "one", "two")],
         ),
         ("", []),
     ],
-    ids=["paragraphs", "light-markdown", "text-with-symbols", "html-as-text", "empty"],
+    ids=["paragraphs", "light-markdown", "text-with-symbols", "links", "html-as-text", "empty"],
 )
 def test_body_becomes_blocks_of_text(body: str, blocks: list[Block]) -> None:
     assert body_blocks(body) == blocks
@@ -359,6 +389,23 @@ def test_a_page_view_sends_one_view_beacon(tab: Tab, site: Site) -> None:
 
 
 @browser_test
+def test_a_reload_shows_popular_posts_as_they_are_now(tab: Tab, site: Site) -> None:
+    """Other readers' views are in the next page's Popular Posts (the contract lets popular lag 2 s):
+    the browser keeps the answer but asks again (a week-old copy of a list is no answer)."""
+    page = tab.page
+    page.goto(f"{site.url}/demo/garden-0")
+    popular = page.locator("[data-related-posts].rp-ready .rp-block--popular .rp-link")
+    expect(popular.first).to_be_visible()
+    assert link_target(page, popular.first) != "baking-3"
+    for _ in range(25):  # more than any article has
+        assert site.server.request("POST", "/api/v1/articles/baking-3/views")[0] == 202
+    page.wait_for_timeout(2_100)
+    page.reload()
+    expect(popular.first).to_have_attribute("data-target", "baking-3")
+    assert tab.errors == []
+
+
+@browser_test
 def test_on_another_site_two_blocks_and_the_script_twice_count_one_view(
     tab: Tab, site: Site, other_site: OtherSite
 ) -> None:
@@ -456,6 +503,48 @@ def test_markup_in_a_title_is_shown_as_text_everywhere(tab: Tab, site: Site) -> 
     scripts = page.evaluate("[...document.scripts].map((script) => new URL(script.src).pathname)")
     assert scripts == ["/widget.js"]
     assert tab.dialogs == []
+    assert tab.errors == []
+
+
+@browser_test
+def test_a_right_to_left_or_very_long_title_stays_within_its_item(tab: Tab, site: Site) -> None:
+    """An unclosed right-to-left override in a title does not carry the date after it to its
+    left, and a title of 1,000 characters takes four lines, not a screen (its whole text stays
+    the link's)."""
+    newest = datetime.now(UTC) - timedelta(minutes=30)
+    titles = {"garden-8": "\u202eReversed until the end", "garden-9": "Long " + "word " * 199}
+    for number, (article_id, title) in enumerate(titles.items()):
+        record = article(
+            "garden", 8 + number, title=title, published_at=(newest - timedelta(minutes=number)).isoformat()
+        )
+        assert site.server.request("PUT", f"/api/v1/articles/{article_id}", record, admin=True)[0] == 201
+    page = tab.page
+    for source in ("widget", "fragment"):  # (an article is in one of the blocks: any of them)
+        if source == "widget":
+            page.goto(f"{site.url}/demo/baking-2")
+            items = page.locator("[data-related-posts].rp-ready .rp-item")
+        else:
+            page.goto(f"{site.url}/api/v1/articles/baking-2/recommendations.html")
+            items = page.locator(".rp-item")
+        reversed_item = items.filter(has=page.locator('[data-target="garden-8"]'))
+        link, date = reversed_item.locator(".rp-link"), reversed_item.locator("time.rp-date")
+        assert link.get_attribute("dir") == "auto"
+        title_box, date_box = link.bounding_box(), date.bounding_box()
+        assert title_box and date_box
+        if source == "widget":  # the date under the title
+            assert date_box["y"] >= title_box["y"] + title_box["height"] - 1
+        else:  # unstyled, on the title's line: after it, not turned to its left
+            assert date_box["x"] >= title_box["x"] + title_box["width"] - 1, (title_box, date_box)
+    page.goto(f"{site.url}/demo/baking-2")
+    long_link = page.locator(
+        '[data-related-posts].rp-ready .rp-block--latest .rp-link[data-target="garden-9"]'
+    )
+    expect(long_link).to_have_text(titles["garden-9"].strip())
+    box, line = (
+        long_link.bounding_box(),
+        page.evaluate("(l) => parseFloat(getComputedStyle(l).lineHeight)", long_link.element_handle()),
+    )
+    assert box and box["height"] <= 4 * line + 1, (box, line)
     assert tab.errors == []
 
 

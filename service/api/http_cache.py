@@ -12,8 +12,9 @@ _COMPRESSED_SUFFIXES = (":gzip", ":br", ":zstd", ":deflate")
 
 
 def cacheable(answer: EncodedAnswer, mimetype: str) -> Response:
-    """``answer`` as a response that shared caches may keep ``HTTP_CACHE_MAX_AGE`` seconds, or
-    ``304`` with an empty body when the client's ``If-None-Match`` holds its ETag."""
+    """``answer`` as a response that caches may keep and must revalidate (``no-cache``), or serve
+    ``HTTP_CACHE_MAX_AGE`` seconds when that is set; ``304`` with an empty body when the client's
+    ``If-None-Match`` holds its ETag."""
     held = _held_validator(answer.etag)
     if held is None:
         response = Response(answer.body, mimetype=mimetype)
@@ -21,7 +22,8 @@ def cacheable(answer: EncodedAnswer, mimetype: str) -> Response:
     else:
         response = Response(status=304)
         response.set_etag(held)
-    response.headers["Cache-Control"] = f"public, max-age={int(current_app.config['HTTP_CACHE_MAX_AGE'])}"
+    max_age = int(current_app.config["HTTP_CACHE_MAX_AGE"])
+    response.headers["Cache-Control"] = f"public, max-age={max_age}" if max_age > 0 else "no-cache"
     return response
 
 

@@ -28,7 +28,8 @@
     ':where(.rp-blocks) .rp-list{margin:0;padding:0;list-style:none}' +
     ':where(.rp-blocks) .rp-item{margin:0;padding:.7rem 0;border-bottom:1px solid rgba(128,128,128,.25)}' +
     ':where(.rp-blocks) .rp-item:last-child{border-bottom:0}' +
-    ':where(.rp-blocks) .rp-link{display:block;font-weight:600;line-height:1.35;color:inherit;' +
+    ':where(.rp-blocks) .rp-link{display:block;display:-webkit-box;-webkit-box-orient:vertical;' +
+    '-webkit-line-clamp:4;overflow:hidden;font-weight:600;line-height:1.35;color:inherit;' +
     'text-decoration:none;overflow-wrap:anywhere}' +
     ':where(.rp-blocks) a.rp-link:hover,:where(.rp-blocks) a.rp-link:focus-visible{text-decoration:underline}' +
     ':where(.rp-blocks) .rp-date{display:block;margin-top:.2rem;font-size:.85em;line-height:1.4;opacity:.68}';
@@ -133,6 +134,7 @@
     var li = make('li', 'rp-item');
     var link = make(href ? 'a' : 'span', 'rp-link', String(entry.title || id));
     if (href) link.setAttribute('href', href);
+    link.setAttribute('dir', 'auto'); // a title's own direction stays inside it
     link.setAttribute('data-target', id);
     link.setAttribute('data-section', section);
     li.appendChild(link);
