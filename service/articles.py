@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from service.recommender import Document
 
@@ -145,8 +146,19 @@ def _check_url(url: str | None, errors: list[FieldError]) -> None:
         errors.append(FieldError("url", "must not contain a backslash (percent-encode it as %5C)"))
     elif not (_ABSOLUTE_URL.fullmatch(url) or (url.startswith("/") and not url.startswith("//"))):
         errors.append(FieldError("url", "must be an absolute http(s) URL or a path starting with /"))
+    elif not _readable_address(url):
+        errors.append(FieldError("url", "must be a valid URL (its host or port cannot be read)"))
     else:
         _storable("url", url, errors)
+
+
+def _readable_address(url: str) -> bool:
+    """Whether ``url``'s host and port can be read: not "http://[::1" or "http://host:99999"."""
+    try:
+        urlsplit(url).port  # noqa: B018 (raises ValueError for a broken host or port)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_tags(tags: Any, errors: list[FieldError]) -> list[str]:

@@ -36,6 +36,8 @@ HOSTILE = [
     ("url", "https://example.com/c1\x9b"),
     ("url", "/\\evil.example/phish"),  # browsers read a backslash as "/": //evil.example
     ("url", "https://evil.example\\@good.example/"),  # the host is evil.example to a browser
+    ("url", "http://[::1"),  # an IPv6 host never closed
+    ("url", "https://example.com:99999/"),  # no such port
     ("category", "c" * 201),
     ("category", ""),
     ("category", "nul \x00"),
@@ -50,6 +52,7 @@ ACCEPTED = [
     ("url", "https://example.com/" + "a" * 2_028),  # 2,048 characters
     ("url", "/relative/path?query=1#part"),
     ("url", "HTTP://EXAMPLE.COM/upper"),
+    ("url", "http://[::1]:8080/ipv6"),
     ("category", "c" * 200),
     ("tags", ["t" * 100] + [f"tag-{number}" for number in range(49)]),
     ("published_at", "0001-01-01T00:00:00Z"),
