@@ -91,6 +91,9 @@ def default_config(instance_path: str) -> dict[str, Any]:
         # SQLite in WAL mode: NORMAL commits survive a crash of the process, FULL also a power
         # loss (an fsync per commit; views are group-committed, so it costs per batch).
         "SQLITE_SYNCHRONOUS": "NORMAL",
+        # SQLite: a write waits at most this long for the database (another writer, another
+        # process's transaction), then answers 503 store_unavailable.
+        "SQLITE_WRITE_TIMEOUT_SECONDS": 30.0,
         # A view is acknowledged once committed; a request waits this long for its commit.
         "VIEW_COMMIT_TIMEOUT_SECONDS": 10.0,
         # Failed admin authentications allowed per client address (then 429 until the window

@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
     store = Store.from_url(
         config["DATABASE_URL"],
         sqlite_synchronous=str(config["SQLITE_SYNCHRONOUS"]),
+        sqlite_write_timeout=float(config["SQLITE_WRITE_TIMEOUT_SECONDS"]),
         retention_days=int(config["HOURLY_RETENTION_DAYS"]),
     )
     store.create_schema()

@@ -13,12 +13,13 @@ rolls up and prunes by itself, at most once an hour, without delaying views.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from datetime import UTC, datetime
 
 from service.store import Store, ViewBatch
@@ -89,8 +90,9 @@ class ViewRecorder:
 
     def record(self, article_id: str, at: datetime, visitor: int | None = None) -> bool:
         """Count one view (by reader ``visitor``, when known); ``False`` when the article does
-        not exist. Raises the store's errors, or ``TimeoutError`` when the commit did not come
-        in time (the view may still count)."""
+        not exist. Raises the store's errors, or ``TimeoutError`` when its view was not written
+        in time: then it never counts, so a client may send it again (unless its commit had
+        begun and did not end within a second timeout)."""
         return self._wait((article_id, at, visitor, Future()))
 
     def record_bot_hit(self, at: datetime) -> None:
@@ -101,7 +103,14 @@ class ViewRecorder:
     def _wait(self, entry: _Entry) -> bool:
         self._ensure_writer()
         self._queue.put(entry)
-        return entry[3].result(timeout=self.timeout_seconds)
+        future = entry[3]
+        try:
+            return future.result(timeout=self.timeout_seconds)
+        except TimeoutError:
+            if future.cancel():
+                raise  # still queued: the writer leaves it out, it never counts
+            # Taken into a batch whose commit has begun: its outcome is that commit's.
+            return future.result(timeout=self.timeout_seconds)
 
     def _ensure_writer(self) -> None:
         # A thread does not survive fork(): each gunicorn worker starts its own.
@@ -126,6 +135,8 @@ class ViewRecorder:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            # A request that stopped waiting cancelled its view; the others cannot cancel now.
+            batch[:] = [entry for entry in batch if entry[3].set_running_or_notify_cancel()]
             counts = ViewBatch()
             for article_id, at, visitor, _ in batch:
                 if article_id is None:
@@ -146,4 +157,5 @@ class ViewRecorder:
 
 def _fail(batch: list[_Entry], error: Exception) -> None:
     for *_, future in batch:
-        future.set_exception(error)
+        with contextlib.suppress(InvalidStateError):  # cancelled by a request that stopped waiting
+            future.set_exception(error)

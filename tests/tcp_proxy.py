@@ -1,5 +1,5 @@
 """A TCP proxy a test can cut: the database "stops" (connections reset, new ones refused) and
-comes back on the same port."""
+comes back on the same port; or only drops the open connections."""
 
 from __future__ import annotations
 
@@ -61,6 +61,11 @@ class TcpProxy:
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
         self._listener.close()
+        self.drop()
+
+    def drop(self) -> None:
+        """Reset the open connections but go on accepting new ones, as a server that ends its
+        sessions (terminated backends, an idle timeout) does."""
         with self._lock:
             sockets, self._sockets = self._sockets, set()
         for end in sockets:

@@ -11,7 +11,7 @@ from service.store.articles import ArticleRepository, ArticleSummary, UpsertCoun
 from service.store.changes import ChangeFeed, Changes, ensure_state_row
 from service.store.clicks import ClickCount, ClickRepository
 from service.store.editorial import ArticleEditorial, EditorialRepository, SiteExclusions
-from service.store.engine import make_engine
+from service.store.engine import SQLITE_WRITE_TIMEOUT_SECONDS, make_engine
 from service.store.jobs import Job, JobRepository
 from service.store.migrations import migration_transaction, upgrade_to_head
 from service.store.overlay import OverlayEntry, OverlayRepository
@@ -58,9 +58,17 @@ class Store:
 
     @classmethod
     def from_url(
-        cls, url: str, *, sqlite_synchronous: str = "NORMAL", retention_days: int = DEFAULT_RETENTION_DAYS
+        cls,
+        url: str,
+        *,
+        sqlite_synchronous: str = "NORMAL",
+        sqlite_write_timeout: float = SQLITE_WRITE_TIMEOUT_SECONDS,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
     ) -> Store:
-        return cls(make_engine(url, sqlite_synchronous=sqlite_synchronous), retention_days=retention_days)
+        engine = make_engine(
+            url, sqlite_synchronous=sqlite_synchronous, sqlite_write_timeout=sqlite_write_timeout
+        )
+        return cls(engine, retention_days=retention_days)
 
     def create_schema(self) -> None:
         """Upgrade the store to the newest schema revision; safe when several processes start at once.

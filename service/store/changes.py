@@ -107,21 +107,31 @@ class ChangeFeed:
         """A single-row read in autocommit mode, no transaction round trips.
 
         Each thread keeps its own driver connection, outside the engine's pool: the pool is for
-        units of work and must not be drained by long-lived readers.
+        units of work and must not be drained by long-lived readers. When the kept connection
+        fails, the read is tried once more on a new one; only that failing is the store's.
         """
         connection = getattr(self._local, "connection", None)
-        try:
-            if connection is None:
-                connection = self._local.connection = self._open()
-            cursor = connection.cursor()
+        if connection is not None:
             try:
-                cursor.execute(self._query)
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
+                return self._version_on(connection)
+            except Exception:
+                # A kept connection the server dropped (a restart, an idle timeout, a terminated
+                # backend) says nothing of the store: ask once more on a new one.
+                self._discard()
+        try:
+            connection = self._local.connection = self._open()
+            return self._version_on(connection)
         except Exception as error:
             self._discard()
             raise OperationalError(self._query, None, error) from error
+
+    def _version_on(self, connection: Any) -> int:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(self._query)
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
         return int(row[0]) if row else 0
 
     def _open(self) -> Any:

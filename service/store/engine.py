@@ -19,7 +19,8 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.dml import Insert
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A write's wait for the writer lock and then SQLite's own lock, in all.
+SQLITE_WRITE_TIMEOUT_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000
 # libpq settings (unless the URL sets them) so that an unreachable PostgreSQL fails a request in
 # seconds instead of hanging it: connecting (2 s is libpq's minimum), and data unacknowledged on
 # an open connection (a blocked network). Keepalives find dead idle connections.
@@ -43,13 +46,21 @@ POSTGRES_TIMEOUTS = {
 # writer's round trips (py-spy: 40 % of its time in the ping).
 POSTGRES_PING_AFTER_IDLE_S = 1.0
 _IDLE_SINCE = "related_idle_since"  # in a pooled connection's info: when it was checked in
+_WRITE_DEADLINE = "related_write_deadline"  # in a SQLite connection's info, until its BEGIN
 
 
-def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
+def make_engine(
+    url: str,
+    *,
+    sqlite_synchronous: str = "NORMAL",
+    sqlite_write_timeout: float = SQLITE_WRITE_TIMEOUT_SECONDS,
+) -> Engine:
     """An engine for ``url``; ``postgresql://`` means psycopg 3, SQLite gets WAL and a busy timeout.
 
     ``sqlite_synchronous``: in WAL mode ``NORMAL`` makes every commit survive a crash of the
     process (``kill -9``) and ``FULL`` also a power loss, at the cost of an fsync per commit.
+    ``sqlite_write_timeout``: seconds a write waits for the database at most (see
+    :class:`SqliteWriterLock`).
     """
     if sqlite_synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
         raise ValueError(f"SQLITE_SYNCHRONOUS must be NORMAL, FULL or EXTRA, not {sqlite_synchronous!r}")
@@ -71,7 +82,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
     )
     _configure_sqlite(engine, sqlite_synchronous.upper())
     if parsed.database and parsed.database != ":memory:":
-        _WRITER_LOCKS[engine] = SqliteWriterLock(Path(parsed.database))
+        _WRITER_LOCKS[engine] = SqliteWriterLock(Path(parsed.database), timeout_seconds=sqlite_write_timeout)
     return engine
 
 
@@ -92,6 +103,7 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
         immediate = connection.info.pop("begin_immediate", False)
+        bound_busy_wait(connection.connection, connection.info.pop(_WRITE_DEADLINE, None))
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
@@ -162,25 +174,56 @@ class SqliteWriterLock:
     """One writer at a time across the processes and threads sharing a SQLite file.
 
     SQLite's own busy handler polls with sleeps of up to 100 ms, so writers of several gunicorn
-    workers waiting for each other waste up to a second (measured: views p90 1.1 s). A blocking
-    ``flock`` on a file beside the database hands the lock over as soon as it is released.
+    workers waiting for each other waste up to a second (measured: views p90 1.1 s). A ``flock``
+    on a file beside the database, tried again every 0.1–2 ms, hands it over at once.
+    A writer waits for it at most ``timeout_seconds``, then fails as the store does when it is
+    unreachable (503): a writer stuck behind another process's long transaction would otherwise
+    hold every writer queued behind it, and with them every thread of the worker.
     """
 
-    def __init__(self, database: Path) -> None:
+    def __init__(self, database: Path, *, timeout_seconds: float = SQLITE_WRITE_TIMEOUT_SECONDS) -> None:
         self.path = database.with_name(database.name + ".writer-lock")
+        self.timeout_seconds = timeout_seconds
         self._thread_lock = threading.Lock()
         self._descriptor: int | None = None
         self._pid: int | None = None
 
     @contextmanager
-    def held(self) -> Iterator[None]:
-        with self._thread_lock:
+    def held(self) -> Iterator[float]:
+        """Hold the lock; yields the deadline (``time.monotonic()``) of the write's wait, which
+        SQLite's own busy wait keeps to (:func:`bound_busy_wait`)."""
+        deadline = time.monotonic() + self.timeout_seconds
+        if not self._thread_lock.acquire(timeout=self.timeout_seconds):
+            raise self._timed_out()
+        try:
             descriptor = self._open()
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            self._lock_by(descriptor, deadline)
             try:
-                yield
+                yield deadline
             finally:
                 fcntl.flock(descriptor, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+    def _lock_by(self, descriptor: int, deadline: float) -> None:
+        pause = _LOCK_POLL_FIRST_S
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise self._timed_out() from None
+                time.sleep(min(pause, left))
+                pause = min(pause * 2, _LOCK_POLL_MAX_S)
+
+    def _timed_out(self) -> OperationalError:
+        return OperationalError(
+            "waiting for the SQLite writer lock",
+            None,
+            TimeoutError(f"another writer held {self.path.name} for {self.timeout_seconds:g} s"),
+        )
 
     def _open(self) -> int:
         # A descriptor inherited through fork() would share its lock with the parent: reopen.
@@ -190,11 +233,34 @@ class SqliteWriterLock:
         return self._descriptor
 
 
+_LOCK_POLL_FIRST_S = 0.0001
+_LOCK_POLL_MAX_S = 0.002
+_BUSY_TIMEOUT_MS = "related_busy_timeout_ms"  # in a pooled SQLite connection's info
+
+
+def bound_busy_wait(pooled: PoolProxiedConnection, deadline: float | None) -> None:
+    """Let SQLite's busy handler on ``pooled`` wait until ``deadline`` (a writer's, from
+    :meth:`SqliteWriterLock.held`) or, with None, its usual ``SQLITE_BUSY_TIMEOUT_MS``: another
+    process's transaction (a backup, the sqlite3 shell) delays a write no longer than the lock."""
+    if deadline is None:
+        milliseconds = SQLITE_BUSY_TIMEOUT_MS
+    else:
+        milliseconds = max(1, round((deadline - time.monotonic()) * 1000))
+    if pooled.info.get(_BUSY_TIMEOUT_MS, SQLITE_BUSY_TIMEOUT_MS) != milliseconds:
+        cursor = pooled.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {milliseconds}")
+        finally:
+            cursor.close()
+        pooled.info[_BUSY_TIMEOUT_MS] = milliseconds
+
+
 _WRITER_LOCKS: weakref.WeakKeyDictionary[Engine, SqliteWriterLock] = weakref.WeakKeyDictionary()
 
 
-def exclusive_writer(engine: Engine) -> contextlib.AbstractContextManager[None]:
-    """Held while writing: on a SQLite file, the one writer lock of every process; else nothing."""
+def exclusive_writer(engine: Engine) -> contextlib.AbstractContextManager[float | None]:
+    """Held while writing: on a SQLite file, the one writer lock of every process (it yields
+    the write's deadline); else nothing (it yields None)."""
     writer_lock = _WRITER_LOCKS.get(engine)
     return writer_lock.held() if writer_lock else contextlib.nullcontext()
 
@@ -205,9 +271,10 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
     Prefer :func:`run_write`, which runs the transaction again when PostgreSQL aborts it for
     another's sake."""
-    with exclusive_writer(engine), engine.connect() as connection:
+    with exclusive_writer(engine) as deadline, engine.connect() as connection:
         if engine.dialect.name == "sqlite":
             connection.info["begin_immediate"] = True
+            connection.info[_WRITE_DEADLINE] = deadline
         with connection.begin():
             yield connection
 

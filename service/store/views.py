@@ -32,7 +32,14 @@ from sqlalchemy.sql.dml import Insert
 
 from service.store import buckets
 from service.store.articles import lock_stored, published_by
-from service.store.engine import exclusive_writer, retry_transient, run_write, upsert, upsert_statement
+from service.store.engine import (
+    bound_busy_wait,
+    exclusive_writer,
+    retry_transient,
+    run_write,
+    upsert,
+    upsert_statement,
+)
 from service.store.schema import (
     UTCDateTime,
     article_daily,
@@ -225,7 +232,9 @@ class ViewRepository:
         try:
             if not self._sqlite:
                 driver.autocommit = True  # restored before the connection goes back to the pool
-            with exclusive_writer(self.engine):
+            with exclusive_writer(self.engine) as deadline:
+                if self._sqlite:
+                    bound_busy_wait(connection, deadline)
                 collected = collect()
                 batch = collected if isinstance(collected, ViewBatch) else ViewBatch.of_counts(collected)
                 statements = self._batch_statements(batch)
