@@ -14,12 +14,14 @@ from typing import Any
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from service.corpus import CorpusError, read_corpus
 from service.demo import seed_demo_views
 from service.evaluation import LABELS, Label, evaluate_corpus
+from service.freshness import learn_neighbours
 from service.importer import parse_records
+from service.index_holder import get_index_holder
 from service.recommender.artifacts import ArtifactError
 from service.recommender.embeddings import DocumentEmbeddings
 from service.recommender.neighbours import ProgressCallback
@@ -77,16 +79,24 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
+def _reason(error: SQLAlchemyError) -> str:
+    """The database's own words, without the statement SQLAlchemy adds to them."""
+    cause = error.orig if isinstance(error, DBAPIError) else error
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+
+
 @click.command("import-corpus")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path(path_type=str))
 @click.option(
     "--skip-invalid", is_flag=True, help="Report and skip bad records instead of importing nothing."
 )
 @with_appcontext
-def import_corpus_command(path: Path, skip_invalid: bool) -> None:
+def import_corpus_command(path: str, skip_invalid: bool) -> None:
     """Upsert articles from a .jsonl/.jsonl.gz file or a folder of Markdown files."""
+    if not path.strip():  # an unset shell variable: not the working directory
+        _fail("PATH is empty: give a .jsonl/.jsonl.gz file or a folder of Markdown files")
     try:
-        parsed = parse_records(read_corpus(path))
+        parsed = parse_records(read_corpus(Path(path)))
     except CorpusError as error:
         _fail(str(error))
     for problem in parsed.problems:
@@ -96,7 +106,17 @@ def import_corpus_command(path: Path, skip_invalid: bool) -> None:
     repeated = len(parsed.articles) - len({article.id for article in parsed.articles})
     if repeated:
         click.echo(f"{repeated} records repeat an earlier record's id: the last of each is kept", err=True)
-    counts = get_store().articles.upsert_many(parsed.articles, now=datetime.now(UTC))
+    store, now = get_store(), datetime.now(UTC)
+    try:
+        counts = store.articles.upsert_many(parsed.articles, now=now)
+    except SQLAlchemyError as error:
+        _fail(f"nothing imported: the store failed ({_reason(error)})")
+    # As after a write through the API: the new articles join their neighbours' lists at once.
+    written = list({article.id: article for article in parsed.articles}.values())
+    try:
+        learn_neighbours(store, get_index_holder().current(), written, now=now)
+    except SQLAlchemyError as error:
+        _fail(f"imported, but not yet in related lists: the store failed ({_reason(error)}); import again")
     click.echo(
         f"imported {counts.created + counts.updated} articles: {counts.created} created, "
         f"{counts.updated} updated, {parsed.invalid} skipped"
@@ -181,6 +201,8 @@ def evaluate_command(path: Path, k: int, label: Label) -> None:
             )
         except CorpusError as error:
             _fail(str(error))
+    if not report.evaluated:
+        _fail(f"no article has a {label} to judge by: nothing evaluated ({report.skipped} invalid records)")
     click.echo(
         f"evaluated {report.evaluated} labelled articles of {report.articles} "
         f"({report.skipped} invalid records skipped) in {report.seconds:.1f}s",
@@ -200,7 +222,7 @@ def demo_views_command(total: int, days: int, force: bool) -> None:
     if not force and store.views.stats(since=None, now=now, limit=1).total_views:
         click.echo("the store already has views; no demo views added")
         return
-    added = seed_demo_views(store, now=now, days=days, total=total)
+    added, days = seed_demo_views(store, now=now, days=days, total=total)
     click.echo(f"added {added} demo views over the last {days} days")
 
 
@@ -211,7 +233,7 @@ def prune_command() -> None:
     try:
         report = get_store().rollup.run(datetime.now(UTC))
     except SQLAlchemyError as error:
-        _fail(f"the rollup failed: {error}")
+        _fail(f"the rollup failed: {_reason(error)}")
     when = report.checkpoint.isoformat().replace("+00:00", "Z") if report.checkpoint else "-"
     kept = report.kept_from.date().isoformat() if report.kept_from else "-"
     click.echo(

@@ -31,8 +31,11 @@ class CorpusError(ValueError):
 def read_corpus(path: Path) -> Iterator[SourceRecord]:
     """Records from a ``.jsonl``/``.jsonl.gz`` file or a folder of ``.md`` files."""
     if path.is_dir():
-        return _read_markdown_folder(path)
-    if path.name.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
+        files = _markdown_files(path)
+        if not files:
+            raise CorpusError(f"{path} holds no Markdown files ({', '.join(sorted(MARKDOWN_SUFFIXES))})")
+        return _read_markdown_files(files)
+    if path.name.lower().endswith((".jsonl", ".jsonl.gz", ".ndjson")):
         return _read_json_lines(path)
     if not path.exists():
         raise CorpusError(f"{path} does not exist")
@@ -42,7 +45,7 @@ def read_corpus(path: Path) -> Iterator[SourceRecord]:
 def _read_json_lines(path: Path) -> Iterator[SourceRecord]:
     """Each line decoded on its own: a line that is not UTF-8 is reported by ``file:line`` like
     any bad record (a byte-order mark at the start is allowed); a damaged gzip stops the import."""
-    opener = gzip.open if path.name.endswith(".gz") else open
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         handle = opener(path, "rb")
     except OSError as error:
@@ -78,11 +81,16 @@ def _record(raw: bytes, *, first: bool) -> Any:
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 
 
-def _read_markdown_folder(folder: Path) -> Iterator[SourceRecord]:
-    for path in sorted(folder.rglob("*")):
-        markdown = path.suffix.lower() in MARKDOWN_SUFFIXES and path.stem.lower() != "readme"
-        if not markdown or not path.is_file():
-            continue
+def _markdown_files(folder: Path) -> list[Path]:
+    return [
+        path
+        for path in sorted(folder.rglob("*"))
+        if path.suffix.lower() in MARKDOWN_SUFFIXES and path.stem.lower() != "readme" and path.is_file()
+    ]
+
+
+def _read_markdown_files(files: list[Path]) -> Iterator[SourceRecord]:
+    for path in files:
         location = f"{path}:1"
         try:
             post = frontmatter.loads(path.read_text(encoding="utf-8-sig"))  # a leading BOM is allowed

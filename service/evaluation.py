@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from service.articles import parse_article
 from service.catalog import CatalogHolder
 from service.corpus import read_corpus
 from service.importer import parse_records
@@ -68,6 +69,7 @@ def evaluate_corpus(
         if not isinstance(record, dict):
             return record
         article_id = f"doc-{position}"
+        parse_article({**record, "id": article_id})  # the labels too, as import-corpus checks them
         labels[article_id] = _labels_of(record, label)
         return {**record, "id": article_id, "category": None, "tags": []}
 

@@ -22,7 +22,8 @@ def parse_records(
     *,
     prepare: Callable[[int, Any], Any] | None = None,
 ) -> ParsedCorpus:
-    """Validate every record; ``prepare(position, record)`` may rewrite a record first."""
+    """Validate every record; ``prepare(position, record)`` may rewrite a record first (and
+    refuse it with :class:`ArticleValidationError`)."""
     parsed = ParsedCorpus()
     for position, source in enumerate(records):
         record = source.record
@@ -30,9 +31,9 @@ def parse_records(
             parsed.problems.append(f"{source.location}: {record.reason}")
             parsed.invalid += 1
             continue
-        if prepare is not None:
-            record = prepare(position, record)
         try:
+            if prepare is not None:
+                record = prepare(position, record)
             parsed.articles.append(parse_article(record))
         except ArticleValidationError as error:
             parsed.invalid += 1

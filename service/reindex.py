@@ -308,6 +308,12 @@ class Reindexer:
             jobs.finish(job_id, state="failed", error=_describe(error))
             metrics.reindex_finished("failed")
             return
+        except BaseException:  # Ctrl-C, SystemExit: the job ends now, not when its lease goes stale
+            stop.set()
+            beat.join()
+            jobs.finish(job_id, state="failed", error="the build was interrupted")
+            metrics.reindex_finished("failed")
+            raise
         stop.set()
         beat.join()
         if plain_text():

@@ -12,8 +12,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
+from sqlalchemy.exc import OperationalError
 
 from service import create_app
+from service.articles import parse_article
+from service.reindex import get_reindexer
 from service.resources import close_resources
 from service.store import Store
 from tests.conftest import shared_corpus
@@ -22,7 +25,7 @@ from tests.factories import article, corpus
 
 def write_jsonl(path: Path, records: list[Any]) -> Path:
     lines = "\n".join(record if isinstance(record, str) else json.dumps(record) for record in records)
-    if path.name.endswith(".gz"):
+    if path.name.lower().endswith(".gz"):
         path.write_bytes(gzip.compress(lines.encode()))
     else:
         path.write_text(lines + "\n", encoding="utf-8")
@@ -235,3 +238,110 @@ def test_the_sample_corpus_is_complete_and_every_article_gets_three_lists(
     for stored in articles:
         body = client.get(f"/api/v1/articles/{stored.id}/recommendations").json
         assert body["related"] and body["latest"] and body["popular"], stored.id
+
+
+def test_an_empty_path_or_a_folder_without_markdown_is_refused_not_read(
+    runner: FlaskCliRunner, store: Store, tmp_path: Path
+) -> None:
+    write_jsonl(tmp_path / "articles.jsonl", corpus(1))  # a folder, but of JSON Lines
+    for path, said in [("", "PATH is empty"), (str(tmp_path), "holds no Markdown files")]:
+        result = runner.invoke(args=["import-corpus", path])
+        assert result.exit_code == 1 and said in result.output, result.output
+    assert store.articles.count_published(now=datetime.now(UTC)) == 0
+
+
+def test_a_json_lines_suffix_is_read_in_any_case(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    for name in ("UPPER.JSONL", "MIXED.JsonL.GZ"):
+        result = runner.invoke(args=["import-corpus", str(write_jsonl(tmp_path / name, corpus(1)))])
+        assert result.exit_code == 0, result.output
+
+
+def test_a_store_failing_the_import_is_reported_in_one_line(
+    runner: FlaskCliRunner, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(*_args: Any, **_kwargs: Any) -> None:
+        raise OperationalError("INSERT INTO articles …", None, OSError("database or disk is full"))
+
+    monkeypatch.setattr(store.articles, "upsert_many", failing)
+    result = runner.invoke(args=["import-corpus", str(write_jsonl(tmp_path / "a.jsonl", corpus(1)))])
+    assert result.exit_code == 1
+    assert last_line(result.output) == "Error: nothing imported: the store failed (database or disk is full)"
+    assert "Traceback" not in result.output and "INSERT" not in result.output
+
+
+def test_imported_articles_join_their_neighbours_related_lists_at_once(
+    runner: FlaskCliRunner, app: Flask, tmp_path: Path
+) -> None:
+    assert (
+        runner.invoke(args=["import-corpus", str(write_jsonl(tmp_path / "a.jsonl", corpus(4)))]).exit_code
+        == 0
+    )
+    assert runner.invoke(args=["reindex"]).exit_code == 0
+    newcomer = article("sleep", 9, published_at="2020-01-01T00:00:00Z")  # too old for latest's top
+    assert (
+        runner.invoke(args=["import-corpus", str(write_jsonl(tmp_path / "b.jsonl", [newcomer]))]).exit_code
+        == 0
+    )
+    answers = [
+        app.test_client().get(f"/api/v1/articles/sleep-{number}/recommendations?sections=related").json
+        for number in range(4)
+    ]
+    # as after a PUT: in the related lists of the articles it is nearest (before any reindex)
+    assert sum("sleep-9" in [item["id"] for item in answer["related"][:3]] for answer in answers) >= 2
+
+
+def test_evaluate_fails_when_nothing_can_be_judged(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    unlabelled = [{**record, "category": None} for record in corpus(2)]
+    result = runner.invoke(args=["evaluate", str(write_jsonl(tmp_path / "e.jsonl", unlabelled))])
+    assert result.exit_code == 1
+    assert "no article has a category to judge by" in result.output and "precision" not in result.output
+
+
+def test_evaluate_skips_records_import_corpus_refuses(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    records = [*corpus(3), {**article("sleep", 7), "category": 5}, {**article("sleep", 8), "tags": "sleep"}]
+    path = str(write_jsonl(tmp_path / "e.jsonl", records))
+    assert runner.invoke(args=["import-corpus", path]).exit_code == 1  # both refused there
+    result = runner.invoke(args=["evaluate", path])
+    assert result.exit_code == 0, result.output
+    assert "evaluated 12 labelled articles of 12 (2 invalid records skipped)" in result.output
+
+
+def test_demo_views_of_any_size_are_written_in_batches(
+    runner: FlaskCliRunner, store: Store, tmp_path: Path
+) -> None:
+    runner.invoke(args=["import-corpus", str(write_jsonl(tmp_path / "a.jsonl", corpus(4)))])
+    result = runner.invoke(args=["demo-views", "--total", "40000"])  # PostgreSQL took 10,000 at most
+    assert result.exit_code == 0, result.output
+    assert store.views.window_stats("all", now=datetime.now(UTC), limit=1).total_views == 40000
+
+
+def test_demo_views_in_a_rolled_up_store_are_rolled_up_and_kept(
+    runner: FlaskCliRunner, store: Store, tmp_path: Path
+) -> None:
+    runner.invoke(args=["import-corpus", str(write_jsonl(tmp_path / "a.jsonl", corpus(4)))])
+    assert runner.invoke(args=["prune"]).exit_code == 0  # as the service does every hour
+    result = runner.invoke(args=["demo-views", "--force", "--days", "365", "--total", "900"])
+    assert last_line(result.output) == "added 900 demo views over the last 14 days"  # the retention
+
+    def totals() -> list[int]:
+        now = datetime.now(UTC)
+        return [store.views.window_stats(window, now=now, limit=1).total_views for window in ("30d", "all")]
+
+    assert totals() == [900, 900]
+    assert runner.invoke(args=["prune"]).exit_code == 0
+    assert totals() == [900, 900]  # nothing pruned away
+
+
+def test_an_interrupted_reindex_ends_its_job_at_once(app: Flask, store: Store) -> None:
+    store.articles.upsert_many([parse_article(record) for record in corpus(2)], now=datetime.now(UTC))
+
+    def interrupt(_done: int, _total: int) -> None:
+        raise KeyboardInterrupt
+
+    with app.app_context():
+        reindexer = get_reindexer()
+        with pytest.raises(KeyboardInterrupt):
+            reindexer.run(progress=interrupt)
+        job = store.jobs.latest(stale_after=reindexer.stale_after)
+        assert job is not None and job.state == "failed" and job.error == "the build was interrupted"
+        assert reindexer.run().state == "succeeded"  # not "another reindex job is running"

@@ -95,17 +95,23 @@ class RollupRepository:
         at = self.checkpoint()
         return at is None or at < self.target(now)
 
-    def run(self, now: datetime) -> RollupReport:
-        """Roll up to ``target(now)`` and prune (see the module's docstring)."""
+    def run(self, now: datetime, *, reroll_from: date | None = None) -> RollupReport:
+        """Roll up to ``target(now)`` and prune (see the module's docstring).
+
+        ``reroll_from``: views were added to hours already rolled up, from that day on (demo
+        views): its days are rolled up again from their hourly rows, which must all be there
+        (within the retention), and the sums built from scratch."""
         target = self.target(now)
 
         def roll(connection: Connection) -> RollupReport:
             at, retention = _lock_state(connection)
-            rebuild = at is None or retention != self.retention_days
+            rebuild = at is None or retention != self.retention_days or reroll_from is not None
             advanced = at is None or at < target or rebuild
             days = 0
             if advanced:
                 start_day = at.date() if at is not None else _first_day(connection)
+                if reroll_from is not None:
+                    start_day = min(start_day, reroll_from) if start_day is not None else reroll_from
                 end_day = max(target.date(), start_day) if start_day is not None else target.date()
                 if start_day is not None:
                     days = self._roll_days(connection, start_day, end_day)
