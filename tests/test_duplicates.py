@@ -6,10 +6,12 @@ import subprocess
 import sys
 
 import numpy as np
+from flask.testing import FlaskClient, FlaskCliRunner
 
 from service.recommender import Document, RelatedIndex
 from service.recommender.duplicates import NO_TITLE, NearDuplicates, title_fingerprints
 from service.recommender.index import Neighbour
+from service.recommender.neighbours import DUPLICATE_GROUP_MAX, duplicate_groups
 from tests.factories import corpus
 
 
@@ -114,3 +116,36 @@ def test_an_article_scored_on_the_fly_knows_its_near_duplicates_by_title_too() -
     # an index built before titles counted: by the cosine alone
     del index.title_fingerprints_, index.duplicate_title_threshold
     assert [n.id for n in index.near_duplicates_of("Council votes on bridge", candidates)] == ["unknown"]
+
+
+def _chain(length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbour lists where each row's one neighbour, the next row, duplicates it."""
+    neighbours = np.array([[row + 1 if row + 1 < length else -1] for row in range(length)])
+    return neighbours, np.ones((length, 1), dtype=bool)
+
+
+def test_near_duplicates_join_a_story_filed_a_few_times_but_not_a_whole_template() -> None:
+    assert duplicate_groups(*_chain(DUPLICATE_GROUP_MAX)).tolist() == [0] * DUPLICATE_GROUP_MAX
+    larger = DUPLICATE_GROUP_MAX + 1
+    assert duplicate_groups(*_chain(larger)).tolist() == list(range(larger))
+
+
+def test_notices_alike_but_for_their_date_keep_every_list_full(
+    client: FlaskClient, runner: FlaskCliRunner, admin: dict[str, str]
+) -> None:
+    notices = [
+        {
+            "id": f"notice-{day}",
+            "title": "Pool opening hours",
+            "body": "The pool opens at seven and closes at nine; lanes are free on weekday mornings.",
+            "published_at": f"2025-03-{day:02d}T08:00:00Z",
+        }
+        for day in range(1, 16)
+    ]
+    assert client.post("/api/v1/articles", json=notices, headers=admin).status_code == 200
+    assert runner.invoke(args=["reindex"]).exit_code == 0
+    answer = client.get("/api/v1/articles/notice-1/recommendations").get_json()
+    related, latest = ([item["id"] for item in answer[section]] for section in ("related", "latest"))
+    assert len(related) == 5 and "notice-1" not in related
+    newest_others = [f"notice-{day}" for day in range(15, 1, -1) if f"notice-{day}" not in related]
+    assert latest == newest_others[:5]  # not one notice standing for all fifteen

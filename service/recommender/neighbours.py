@@ -282,11 +282,20 @@ def top_neighbours(
     return neighbours, scores, cosines
 
 
-def duplicate_groups(neighbours: np.ndarray, duplicate: np.ndarray) -> np.ndarray:
+# More near-duplicates joined than this are not one story filed again (the development corpora's
+# largest group: 7 posts, a newsgroup crosspost) but a site's template (daily notices alike but
+# for a date): as one group, every list under any of them would lose all of them, `latest` too.
+DUPLICATE_GROUP_MAX = 10
+
+
+def duplicate_groups(
+    neighbours: np.ndarray, duplicate: np.ndarray, *, max_size: int = DUPLICATE_GROUP_MAX
+) -> np.ndarray:
     """Near-duplicate groups: rows joined (transitively) where ``duplicate[row, j]`` says that
     ``neighbours[row, j]`` duplicates ``row`` (see :class:`~service.recommender.duplicates.NearDuplicates`).
 
-    Returns one group id per row: the smallest row of its group (its own row when alone).
+    Returns one group id per row: the smallest row of its group (its own row when alone, or
+    when its group would hold more than ``max_size`` rows).
     """
     parent = np.arange(neighbours.shape[0])
 
@@ -300,7 +309,11 @@ def duplicate_groups(neighbours: np.ndarray, duplicate: np.ndarray) -> np.ndarra
         a, b = root(int(row)), root(int(neighbours[row, column]))
         if a != b:
             parent[max(a, b)] = min(a, b)
-    return np.array([root(row) for row in range(len(parent))], dtype=np.int32)
+    groups = np.array([root(row) for row in range(len(parent))], dtype=np.int32)
+    sizes = np.bincount(groups, minlength=len(groups))
+    too_large = sizes[groups] > max_size
+    groups[too_large] = np.flatnonzero(too_large)
+    return groups
 
 
 def neighbour_graph(
