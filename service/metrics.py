@@ -91,11 +91,11 @@ class Metrics:
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        method = method if method in _METHODS else "other"  # a client's made-up methods: one key
         key = (endpoint, method, status)
         children = self._children.get(key)
         if children is None:
-            label = method if method in _METHODS else "other"
-            children = (self.requests.labels(endpoint, label, str(status)), self.latency.labels(endpoint))
+            children = (self.requests.labels(endpoint, method, str(status)), self.latency.labels(endpoint))
             self._children[key] = children  # a race creates the same children twice: harmless
         children[0].inc()
         children[1].observe(seconds)

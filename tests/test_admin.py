@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -11,6 +12,7 @@ from flask.testing import FlaskClient
 
 from service.store import Store
 from tests.api import wait_for_reindex
+from tests.test_dashboard import SESSION_COOKIE, session_cookie, sign_in
 
 
 def test_stats_totals_top_articles_and_a_zero_filled_series(
@@ -105,3 +107,22 @@ def test_a_failed_build_is_recorded_and_the_old_index_keeps_serving(
     assert job["state"] == "failed" and "No space left" in job["error"]
     after = client.get("/api/v1/articles/sleep-0/recommendations").json
     assert after["index"] == before["index"] and after["related"] == before["related"]
+
+
+def test_a_signed_out_session_is_refused_everywhere_even_replayed(
+    make_app: Callable[..., Flask], client: FlaskClient
+) -> None:
+    csrf = sign_in(client)
+    copied = session_cookie(client)
+    assert copied is not None and client.get("/api/v1/admin/stats").status_code == 200
+    assert client.post("/admin/sign-out", data={"csrf_token": csrf}).status_code == 303
+    for replayed in (client, make_app().test_client()):  # this worker, and another one
+        replayed.set_cookie(SESSION_COOKIE, copied)
+        assert replayed.get("/api/v1/admin/stats").status_code == 401
+        assert 'action="/admin/sign-in"' in replayed.get("/admin").get_data(as_text=True)
+        assert (
+            replayed.put("/api/v1/admin/exclusions", json={}, headers={"X-CSRFToken": csrf}).status_code
+            == 401
+        )
+    sign_in(client)  # a new session works
+    assert client.get("/api/v1/admin/stats").status_code == 200

@@ -861,3 +861,30 @@ def test_empty_window_says_so(tab: Tab, server: Server) -> None:
     expect(tab.page.locator("#views-chart")).to_have_attribute("data-points", "3")
     expect(tab.page.locator("#kpi-bots")).to_have_text("—")
     expect(tab.page.get_by_role("button", name="CSV of top articles")).to_be_disabled()
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("gunicorn")
+def test_a_day_is_labelled_once_and_a_long_title_keeps_its_row_short(tab: Tab, server: Server) -> None:
+    page = tab.page
+    status, stored = server.request("GET", "/api/v1/articles/baking-0")
+    assert status == 200
+    long_title = " ".join(["Sourdough"] * 100)  # 999 characters
+    assert (
+        server.request("PUT", "/api/v1/articles/baking-0", {**stored, "title": long_title}, admin=True)[0]
+        == 200
+    )
+    try:
+        tab.open_dashboard(server.token)
+        chart = page.locator("#views-chart")
+        with page.expect_response(lambda response: "window=24h" in response.url):
+            page.get_by_text("24 hours", exact=True).click()
+        expect(chart).to_have_attribute("data-points", re.compile(r"^[12]$"))  # one or two days
+        labels = str(chart.get_attribute("data-day-labels")).split("|")
+        assert labels and len(labels) == len(set(labels)), labels
+        row = page.locator("#top-body tr", has_text="Sourdough Sourdough")
+        expect(row).to_have_count(1)
+        assert row.bounding_box()["height"] < 120  # type: ignore[index]  # three lines, not thirty
+        assert tab.errors == []
+    finally:
+        server.request("PUT", "/api/v1/articles/baking-0", stored, admin=True)

@@ -225,7 +225,7 @@ def make_old_store(engine: Engine, *, with_clicks: bool = False) -> None:
 
 def test_fresh_store_is_migrated_to_head_and_matches_the_metadata(engine: Engine) -> None:
     Store(engine).create_schema()
-    assert revision_of(engine) == HEAD == "0006_year_one_after_undated"
+    assert revision_of(engine) == HEAD == "0007_revoked_sessions"
     assert tables_of(engine) == set(metadata.tables)
     assert schema_differences(engine) == []
     assert Store(engine).changes.head() == 0  # the state row

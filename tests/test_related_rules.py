@@ -301,3 +301,27 @@ def test_the_recommender_core_loads_without_the_web_app() -> None:
         "assert not web, web"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_an_editor_pinning_two_copies_of_a_story_sees_both(
+    seeded: Flask, client: FlaskClient, admin: dict[str, str]
+) -> None:
+    copy = {**article("garden", 1), "id": "garden-1-copy"}  # the story filed again
+    client.put("/api/v1/articles/garden-1-copy", json=copy, headers=admin)
+    rebuild(seeded)
+    assert "garden-1-copy" not in ids(get(client, "garden-1", limit=20)["related"])  # one story
+    pins = ["garden-1", "garden-1-copy"]
+    client.put("/api/v1/admin/articles/sleep-0/editorial", json={"pinned": pins}, headers=admin)
+    assert ids(get(client, "sleep-0", limit=5)["related"])[:2] == pins  # chosen one by one
+
+
+def test_site_wide_exclusions_are_refused_when_too_long_as_stored(
+    seeded: Flask, client: FlaskClient, admin: dict[str, str]
+) -> None:
+    # "İ" lower-cased is two characters: 200 of them would be stored as 400
+    for field, name in [("categories", "İ" * 200), ("tags", "İ" * 101)]:
+        response = client.put("/api/v1/admin/exclusions", json={field: [name]}, headers=admin)
+        assert response.status_code == 422, response.json
+        assert response.json["error"]["details"][0]["field"] == field
+    fits = client.put("/api/v1/admin/exclusions", json={"categories": ["İ" * 100]}, headers=admin)
+    assert fits.status_code == 200 and fits.json["categories"] == ["i̇" * 100]

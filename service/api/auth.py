@@ -10,7 +10,8 @@ The session is Flask's signed cookie. Its key is ``SECRET_KEY`` or, when that is
 from ``ADMIN_TOKEN`` (HMAC-SHA256 with a fixed label), so every worker and every replica that
 shares the token accepts the same cookie without more configuration. The session holds a
 fingerprint of the token it was signed in with: changing ``ADMIN_TOKEN`` ends every session,
-``SECRET_KEY`` or not.
+``SECRET_KEY`` or not. It also holds a random id: signing out records the id in the store until
+the session would have expired, so a copy of the cookie is refused everywhere from then on.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import hashlib
 import hmac
 import logging
 import math
+import secrets
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar, cast
 
 from flask import Flask, Request, Response, current_app, request, session
@@ -31,8 +34,10 @@ from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.errors import AdminDisabled, TooManyRequests, Unauthorized, error_response
+from service.resources import get_store
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,7 @@ View = TypeVar("View", bound=Callable[..., Any])
 SECRET_KEY_LABEL = b"related-posts/dashboard/session-signing-key/v1"
 FINGERPRINT_LABEL = b"related-posts/dashboard/session-token-fingerprint/v1"
 SESSION_ADMIN = "admin"  # the session key that holds the token's fingerprint once signed in
+SESSION_ID = "sid"  # the session key that holds its random id, recorded when signed out
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _LIMIT_EXTENSION = "admin_auth_limit"
 
@@ -77,20 +83,33 @@ def start_admin_session() -> None:
     ``PERMANENT_SESSION_LIFETIME`` from now."""
     session.clear()
     session[SESSION_ADMIN] = _fingerprint(admin_token())
+    session[SESSION_ID] = secrets.token_urlsafe(24)
     session.permanent = True
 
 
 def end_admin_session() -> None:
+    """Sign the browser out, and refuse a copy of its cookie anywhere until it would expire."""
+    session_id = session.get(SESSION_ID)
+    if has_admin_session() and isinstance(session_id, str):
+        now = datetime.now(UTC)
+        lifetime = current_app.permanent_session_lifetime
+        get_store().sessions.revoke(session_id, expires_at=now + lifetime, now=now)
     session.clear()
 
 
 def has_admin_session() -> bool:
-    """Whether the request carries a session signed in with the current token."""
+    """Whether the request carries a session signed in with the current token and not signed out."""
     token = current_app.config.get("ADMIN_TOKEN")
-    held = session.get(SESSION_ADMIN)
-    if not token or not isinstance(held, str):
+    held, session_id = session.get(SESSION_ADMIN), session.get(SESSION_ID)
+    if not token or not isinstance(held, str) or not isinstance(session_id, str):
         return False
-    return hmac.compare_digest(held.encode("ascii", "replace"), _fingerprint(str(token)).encode("ascii"))
+    if not hmac.compare_digest(held.encode("ascii", "replace"), _fingerprint(str(token)).encode("ascii")):
+        return False
+    try:
+        return not get_store().sessions.is_revoked(session_id)
+    except SQLAlchemyError as error:  # cannot tell: not signed in (the bearer token still works)
+        log.warning("could not check the dashboard session: %s", error)
+        return False
 
 
 def protect_from_csrf() -> None:

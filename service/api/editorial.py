@@ -36,11 +36,15 @@ def _strings(body: dict[str, Any], field: str, problems: list[dict[str, Any]], *
     if ids and not all(is_article_id(item) for item in value):
         problems.append(_problem(field, "every entry must be an article id"))
     elif not ids and not all(
-        1 <= len(item.strip()) <= MAX_CATEGORY and not unstorable(item) for item in value
+        # as stored: trimmed and lower-cased ("İ" lower-cased is two characters)
+        item.strip() and len(item.strip().lower()) <= MAX_CATEGORY and not unstorable(item)
+        for item in value
     ):
         problems.append(
             _problem(
-                field, f"every entry must be 1-{MAX_CATEGORY} characters without U+0000 or lone surrogates"
+                field,
+                f"every entry must be 1-{MAX_CATEGORY} characters (lower-cased) without U+0000 or "
+                "lone surrogates",
             )
         )
     return list(dict.fromkeys(item.strip() for item in value if item.strip()))

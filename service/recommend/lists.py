@@ -12,7 +12,8 @@ from service.store import ArticleSummary, SiteExclusions
 @dataclass
 class ListBuilder:
     """Takes offered articles until full: never a blocked id, never two of one near-duplicate
-    group, nothing site-wide excluded (except an editor's pins)."""
+    group, nothing site-wide excluded (except an editor's pins, which the editor chose one by
+    one: near-duplicates too)."""
 
     limit: int
     blocked_ids: set[str]
@@ -30,9 +31,11 @@ class ListBuilder:
     ) -> bool:
         """Add ``make(summary)`` unless a list rule forbids ``summary``; ``make`` runs only if not."""
         group = self.group_of(summary.id)
-        if self.full or summary.id in self.blocked_ids or group in self.blocked_groups:
+        if self.full or summary.id in self.blocked_ids:
             return False
-        if not editorial and self.site.excludes(summary.category, summary.tags):
+        if not editorial and (
+            group in self.blocked_groups or self.site.excludes(summary.category, summary.tags)
+        ):
             return False
         self.blocked_ids.add(summary.id)
         self.blocked_groups.add(group)

@@ -16,6 +16,7 @@ from service.store.jobs import Job, JobRepository
 from service.store.migrations import migration_transaction, upgrade_to_head
 from service.store.overlay import OverlayEntry, OverlayRepository
 from service.store.rollup import RollupReport, RollupRepository
+from service.store.sessions import SessionRevocations
 from service.store.views import ViewBatch, ViewRepository, ViewStats, WindowStats
 from service.store.visitors import SaltRepository
 from service.windows import DEFAULT_RETENTION_DAYS
@@ -55,6 +56,7 @@ class Store:
         self.editorial = EditorialRepository(engine)
         self.overlay = OverlayRepository(engine)
         self.changes = ChangeFeed(engine)
+        self.sessions = SessionRevocations(engine)
 
     @classmethod
     def from_url(

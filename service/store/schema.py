@@ -280,3 +280,11 @@ leases = Table(
     Column("holder", String(36)),
     Column("expires_at", UTCDateTime),
 )
+
+# Dashboard sessions signed out before they expired (their signed cookies are refused until then).
+revoked_sessions = Table(
+    "revoked_sessions",
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
