@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect
 from service.api.auth import derived_secret_key
 from tests.chromium import DESKTOP_CHROME, launched_chromium
 from tests.conftest import ADMIN_TOKEN
-from tests.factories import corpus
+from tests.factories import article, corpus
 from tests.server import Server, gunicorn, wait_for_job
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", "/tmp/related-artifacts"))
@@ -888,3 +888,19 @@ def test_a_day_is_labelled_once_and_a_long_title_keeps_its_row_short(tab: Tab, s
         assert tab.errors == []
     finally:
         server.request("PUT", "/api/v1/articles/baking-0", stored, admin=True)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("gunicorn")
+def test_the_history_shown_follows_a_refresh_to_the_article_deleted(tab: Tab, server: Server) -> None:
+    page = tab.page
+    ferry = {**article("garden", 30), "id": "ferry-timetable", "title": "Harbour ferry timetable"}
+    assert server.request("PUT", "/api/v1/articles/ferry-timetable", ferry, admin=True)[0] == 201
+    tab.open_dashboard(server.token)
+    page.get_by_role("combobox", name="Find an article by title").fill("harbour ferry")
+    page.get_by_role("option", name=re.compile("Harbour ferry timetable")).click()
+    expect(page.locator("#history-article-id")).to_have_text("ferry-timetable")
+    assert server.request("DELETE", "/api/v1/articles/ferry-timetable", admin=True)[0] == 204
+    page.get_by_role("button", name="Refresh now").click()
+    expect(page.locator("#history-chart")).to_contain_text("This article no longer exists.")
+    assert [error for error in tab.errors if "status of 404" not in error] == []

@@ -843,15 +843,18 @@
     }
   }
 
-  async function openHistory(id, title) {
+  // quiet: the periodic refresh of the history shown, without "Loading…" in between.
+  async function openHistory(id, title, { quiet = false } = {}) {
     const request = ++state.requests.history;
-    el.historyEmpty.hidden = true;
-    el.historyDetails.hidden = false;
-    el.historyTitle.textContent = title || id;
-    el.historyId.textContent = id;
-    for (const node of [el.historyViews, el.historyBusiest, el.historyClicks]) node.textContent = "…";
-    chartMessage(el.historyChart, "Loading…");
-    setExportable("history", false);
+    if (!quiet) {
+      el.historyEmpty.hidden = true;
+      el.historyDetails.hidden = false;
+      el.historyTitle.textContent = title || id;
+      el.historyId.textContent = id;
+      for (const node of [el.historyViews, el.historyBusiest, el.historyClicks]) node.textContent = "…";
+      chartMessage(el.historyChart, "Loading…");
+      setExportable("history", false);
+    }
     try {
       const history = await api(`/api/v1/admin/articles/${encodeURIComponent(id)}/history?days=${HISTORY_DAYS}`);
       if (request !== state.requests.history) return;
@@ -1116,6 +1119,8 @@
         loadCtr(),
         loadIndex(),
         state.rebuilding ? null : loadJob(),
+        // The history shown follows too (a deleted article says so at the next refresh).
+        state.history && state.history.article ? openHistory(state.history.article.id, "", { quiet: true }) : null,
       ]);
     } finally {
       document.body.classList.remove("is-refreshing");
