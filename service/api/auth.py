@@ -93,7 +93,10 @@ def end_admin_session() -> None:
     if has_admin_session() and isinstance(session_id, str):
         now = datetime.now(UTC)
         lifetime = current_app.permanent_session_lifetime
-        get_store().sessions.revoke(session_id, expires_at=now + lifetime, now=now)
+        try:
+            get_store().sessions.revoke(session_id, expires_at=now + lifetime, now=now)
+        except SQLAlchemyError as error:  # this browser is signed out all the same
+            log.warning("could not record the end of a dashboard session: %s", error)
     session.clear()
 
 
