@@ -219,7 +219,7 @@ def evaluate_command(path: Path, k: int, label: Label) -> None:
 def demo_views_command(total: int, days: int, force: bool) -> None:
     """Record made-up views for a demo (only into a store without views unless --force)."""
     store, now = get_store(), datetime.now(UTC)
-    if not force and store.views.stats(since=None, now=now, limit=1).total_views:
+    if not force and store.views.stats(now=now, limit=1).total_views:
         click.echo("the store already has views; no demo views added")
         return
     added, days = seed_demo_views(store, now=now, days=days, total=total)

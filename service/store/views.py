@@ -416,13 +416,12 @@ class ViewRepository:
             series=series,
         )
 
-    def stats(self, *, since: datetime | None = None, now: datetime, limit: int) -> ViewStats:
-        """Totals, most viewed and views per day since ``since`` (``None``: all time)."""
+    def stats(self, *, now: datetime, limit: int) -> ViewStats:
+        """All-time totals, most viewed and views per day (the windows: :meth:`window_stats`)."""
         with self._snapshot() as connection:
             rolled = buckets.rolled_before(buckets.checkpoint(connection))
-            lo = None if since is None else floor_hour(since)
-            counts = buckets.article_counts(connection, lo, None, rolled, with_visitors=False)
-            days = buckets.site_days(connection, lo, None, rolled)
+            counts = buckets.article_counts(connection, None, None, rolled, with_visitors=False)
+            days = buckets.site_days(connection, None, None, rolled)
             listed = _listed(connection, counts, now)
             best = heapq.nlargest(
                 limit,
@@ -430,7 +429,7 @@ class ViewRepository:
             )
             ids = [a for _, _, a in best]
             titles = _titles(connection, ids)
-        first = lo.date() if lo is not None else min(days, default=now.date())
+        first = min(days, default=now.date())
         series = [(day, days[day].views if day in days else 0) for day in _days(first, now.date())]
         return ViewStats(
             total_views=sum(views for _, views in series),
