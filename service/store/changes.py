@@ -110,20 +110,28 @@ class ChangeFeed:
         units of work and must not be drained by long-lived readers. When the kept connection
         fails, the read is tried once more on a new one; only that failing is the store's.
         """
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
+        kept = getattr(self._local, "connection", None)
+        if kept is not None:
             try:
-                return self._version_on(connection)
+                return self._version_on(kept)
             except Exception:
                 # A kept connection the server dropped (a restart, an idle timeout, a terminated
                 # backend) says nothing of the store: ask once more on a new one.
                 self._discard()
         try:
-            connection = self._local.connection = self._open()
-            return self._version_on(connection)
+            version = self._version_on(self._open_for_thread())
         except Exception as error:
             self._discard()
             raise OperationalError(self._query, None, error) from error
+        if kept is not None:
+            # The server ended a session but answers a new one: the pooled connections it ended
+            # too would fail the next write (one used a moment ago is not pinged). Start afresh.
+            self.engine.dispose(close=False)
+        return version
+
+    def _open_for_thread(self) -> Any:
+        connection = self._local.connection = self._open()
+        return connection
 
     def _version_on(self, connection: Any) -> int:
         cursor = connection.cursor()
