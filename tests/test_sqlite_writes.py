@@ -8,7 +8,7 @@ import fcntl
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -65,10 +65,10 @@ def transaction_of_another_program(database: Path) -> Iterator[None]:
         other.close()
 
 
-def timed_failure(write: object) -> float:
+def timed_failure(write: Callable[[], object]) -> float:
     started = time.monotonic()
     with pytest.raises(OperationalError):
-        write()  # type: ignore[operator]
+        write()
     return time.monotonic() - started
 
 

@@ -288,14 +288,12 @@ def top_neighbours(
 DUPLICATE_GROUP_MAX = 10
 
 
-def duplicate_groups(
-    neighbours: np.ndarray, duplicate: np.ndarray, *, max_size: int = DUPLICATE_GROUP_MAX
-) -> np.ndarray:
+def duplicate_groups(neighbours: np.ndarray, duplicate: np.ndarray) -> np.ndarray:
     """Near-duplicate groups: rows joined (transitively) where ``duplicate[row, j]`` says that
     ``neighbours[row, j]`` duplicates ``row`` (see :class:`~service.recommender.duplicates.NearDuplicates`).
 
     Returns one group id per row: the smallest row of its group (its own row when alone, or
-    when its group would hold more than ``max_size`` rows).
+    when its group would hold more than ``DUPLICATE_GROUP_MAX`` rows).
     """
     parent = np.arange(neighbours.shape[0])
 
@@ -311,7 +309,7 @@ def duplicate_groups(
             parent[max(a, b)] = min(a, b)
     groups = np.array([root(row) for row in range(len(parent))], dtype=np.int32)
     sizes = np.bincount(groups, minlength=len(groups))
-    too_large = sizes[groups] > max_size
+    too_large = sizes[groups] > DUPLICATE_GROUP_MAX
     groups[too_large] = np.flatnonzero(too_large)
     return groups
 

@@ -119,7 +119,7 @@ class ChangeFeed:
                 # backend) says nothing of the store: ask once more on a new one.
                 self._discard()
         try:
-            version = self._version_on(self._open_for_thread())
+            version = self._version_on(self._open())
         except Exception as error:
             self._discard()
             raise OperationalError(self._query, None, error) from error
@@ -128,10 +128,6 @@ class ChangeFeed:
             # too would fail the next write (one used a moment ago is not pinged). Start afresh.
             self.engine.dispose(close=False)
         return version
-
-    def _open_for_thread(self) -> Any:
-        connection = self._local.connection = self._open()
-        return connection
 
     def _version_on(self, connection: Any) -> int:
         cursor = connection.cursor()
@@ -143,6 +139,7 @@ class ChangeFeed:
         return int(row[0]) if row else 0
 
     def _open(self) -> Any:
+        """A new driver connection, kept as this thread's."""
         dialect = self.engine.dialect
         arguments, keywords = dialect.create_connect_args(self.engine.url)
         connection = dialect.connect(*arguments, **keywords)
@@ -152,6 +149,7 @@ class ChangeFeed:
             connection.isolation_level = None  # sqlite3: each statement its own transaction
         with self._lock:
             self._opened.append(connection)
+        self._local.connection = connection
         return connection
 
     def _discard(self) -> None:
